@@ -1,0 +1,1 @@
+"""gridderms domain package: DER registry, configuration and command-line interface."""

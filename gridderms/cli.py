@@ -1,0 +1,367 @@
+"""The ``gridderms`` command line.
+
+Commands: ``feeders`` (list built-ins), ``inspect FEEDER``, ``powerflow FEEDER``. Bad input ends
+with ``error: <message>`` on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import warnings
+from collections import Counter
+from collections.abc import Sequence
+
+from gridderms.config import Settings
+from gridderms.ders import DerError, ders_from_net
+from gridderms.tables import format_pairs, format_table
+from network_models.builtin import BUILTIN_FEEDERS
+from network_models.errors import FeederError
+from network_models.feeder import Feeder
+from network_models.loaders import load_feeder
+from solvers.limits import OperatingLimits
+from solvers.powerflow import PowerFlowError, PowerFlowResult, run_powerflow
+from solvers.timeseries import TimeSeriesResult, run_timeseries
+
+EXIT_BAD_INPUT = 2
+#: steps of the plain-runpp peer run beside a time series for the speed comparison
+COMPARISON_STEPS = 20
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gridderms`` console script."""
+    _quiet_libraries()
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except (FeederError, PowerFlowError, DerError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _quiet_libraries() -> None:
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="pandapower")
+    logging.getLogger("pandapower").setLevel(logging.ERROR)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridderms", description="Grid DERMS: feeder models, AC power flow, DER dispatch."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    feeders = commands.add_parser("feeders", help="list the built-in feeders")
+    feeders.add_argument("--json", action="store_true", help="print JSON")
+    feeders.set_defaults(handler=cmd_feeders)
+
+    inspect = commands.add_parser("inspect", help="describe a feeder: size, topology, DERs")
+    inspect.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
+    inspect.add_argument("--json", action="store_true", help="print JSON")
+    inspect.set_defaults(handler=cmd_inspect)
+
+    powerflow = commands.add_parser("powerflow", help="run an AC power flow")
+    powerflow.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
+    powerflow.add_argument("--json", action="store_true", help="print JSON")
+    powerflow.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="time-series power flow over N profile steps (feeders with profiles)",
+    )
+    powerflow.add_argument("--start", type=int, default=0, help="first profile step")
+    powerflow.add_argument(
+        "--backend",
+        choices=["lightsim2grid", "pandapower"],
+        default="lightsim2grid",
+        help="Newton-Raphson of a single power flow: lightsim2grid (C++, no JIT; default) or "
+        "pandapower's (numba JIT, ~5 s compile on first use)",
+    )
+    powerflow.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="with --steps: skip the plain pandapower.runpp peer run used for the speed ratio",
+    )
+    powerflow.add_argument("--vm-min-pu", type=float, default=None, help="lower voltage limit")
+    powerflow.add_argument("--vm-max-pu", type=float, default=None, help="upper voltage limit")
+    powerflow.add_argument(
+        "--max-loading-percent", type=float, default=None, help="thermal limit [%%]"
+    )
+    powerflow.set_defaults(handler=cmd_powerflow)
+    return parser
+
+
+def _load(source: str) -> Feeder:
+    return load_feeder(source, cache_dir=Settings().cache_dir)
+
+
+def cmd_feeders(args: argparse.Namespace) -> int:
+    """List the built-in feeders with their sizes."""
+    rows = []
+    for name, builtin in BUILTIN_FEEDERS.items():
+        feeder = _load(name)
+        counts = feeder.counts()
+        steps = feeder.profiles.n_steps if feeder.profiles else 0
+        rows.append(
+            {"name": name, **counts, "profile_steps": steps, "description": builtin.description}
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    headers = ["name", "buses", "lines", "trafos", "loads", "ders", "profile_steps", "description"]
+    print(format_table(headers, [[row[h] for h in headers] for row in rows]))
+    return 0
+
+
+def describe_feeder(feeder: Feeder) -> dict[str, object]:
+    """Size, voltage levels, topology and DER summary of ``feeder``."""
+    net = feeder.net
+    topology = feeder.topology()
+    ders = ders_from_net(net)
+    by_type = Counter(der.der_type for der in ders)
+    levels = Counter(float(v) for v in net.bus.vn_kv)
+    open_switches = net.switch.index[~net.switch.closed.astype(bool)]
+    feeders = topology.feeders()
+    return {
+        "name": feeder.name,
+        "source": feeder.source,
+        **feeder.counts(),
+        "voltage_levels_kv": {f"{kv:g}": n for kv, n in sorted(levels.items(), reverse=True)},
+        "total_load_p_mw": float((net.load.p_mw * net.load.scaling)[net.load.in_service].sum()),
+        "total_sgen_p_mw": float((net.sgen.p_mw * net.sgen.scaling)[net.sgen.in_service].sum()),
+        "sources": list(topology.source_buses),
+        "radial": topology.is_radial,
+        "meshes": len(topology.meshes()),
+        "islands": len(topology.islands),
+        "deenergized_buses": sorted(topology.deenergized_buses),
+        # largest first: the source buses' own levels are one-bus "feeders"
+        "feeder_heads": {
+            str(head): len(buses)
+            for head, buses in sorted(feeders.items(), key=lambda item: (-len(item[1]), item[0]))
+        },
+        "open_switches": [int(s) for s in open_switches],
+        "ders_by_type": dict(sorted(by_type.items())),
+        "profile_steps": feeder.profiles.n_steps if feeder.profiles else 0,
+        "profile_step_minutes": feeder.profiles.step_minutes if feeder.profiles else None,
+        "validation": "passed",
+        "notes": list(feeder.notes),
+    }
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """Describe one feeder."""
+    info = describe_feeder(_load(args.feeder))
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    heads = info["feeder_heads"]
+    assert isinstance(heads, dict)
+    shown_heads = ", ".join(f"bus {h} ({n} buses)" for h, n in list(heads.items())[:8])
+    if len(heads) > 8:
+        shown_heads += f", ... ({len(heads)} feeders)"
+    dead = info["deenergized_buses"]
+    assert isinstance(dead, list)
+    pairs: list[tuple[str, object]] = [
+        ("feeder", info["name"]),
+        ("source", info["source"]),
+        ("buses / lines / trafos", f"{info['buses']} / {info['lines']} / {info['trafos']}"),
+        ("switches (open)", f"{info['switches']} ({len(info['open_switches'])})"),  # type: ignore[arg-type]
+        ("voltage levels [kV: buses]", _kv(info["voltage_levels_kv"])),
+        ("loads", f"{info['loads']} ({info['total_load_p_mw']:.3f} MW)"),
+        ("DERs", f"{info['ders']} ({info['total_sgen_p_mw']:.3f} MW static generation)"),
+        (
+            "DERs by type",
+            ", ".join(f"{k} {v}" for k, v in info["ders_by_type"].items())  # type: ignore[attr-defined]
+            or "none",
+        ),
+        ("sources (ext_grid buses)", _short(info["sources"])),
+        (
+            "topology",
+            f"{'radial' if info['radial'] else 'meshed'}, {info['meshes']} meshes, "
+            f"{info['islands']} islands",
+        ),
+        ("de-energized buses", _short(dead) if dead else "none"),
+        ("feeder heads", shown_heads),
+        (
+            "profiles",
+            f"{info['profile_steps']} steps of {info['profile_step_minutes']} min"
+            if info["profile_steps"]
+            else "none",
+        ),
+        ("validation", info["validation"]),
+    ]
+    print(format_pairs(pairs))
+    for note in info["notes"]:  # type: ignore[attr-defined]
+        print(f"note: {note}")
+    return 0
+
+
+def _kv(levels: object) -> str:
+    assert isinstance(levels, dict)
+    return ", ".join(f"{kv}: {n}" for kv, n in levels.items())
+
+
+def _short(values: object, limit: int = 12) -> str:
+    assert isinstance(values, list)
+    text = ", ".join(str(v) for v in values[:limit])
+    return text + (f", ... ({len(values)} in all)" if len(values) > limit else "")
+
+
+def _limits(args: argparse.Namespace) -> OperatingLimits:
+    base = Settings().operating_limits()
+    return OperatingLimits(
+        vm_min_pu=args.vm_min_pu if args.vm_min_pu is not None else base.vm_min_pu,
+        vm_max_pu=args.vm_max_pu if args.vm_max_pu is not None else base.vm_max_pu,
+        max_loading_percent=args.max_loading_percent
+        if args.max_loading_percent is not None
+        else base.max_loading_percent,
+    )
+
+
+def cmd_powerflow(args: argparse.Namespace) -> int:
+    """Single or time-series AC power flow."""
+    limits = _limits(args)
+    feeder = _load(args.feeder)
+    if args.steps is not None:
+        return _timeseries(feeder, args, limits)
+    result = run_powerflow(feeder.net, limits=limits, backend=args.backend, name=feeder.name)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(format_powerflow(result))
+    return 0
+
+
+def format_powerflow(result: PowerFlowResult) -> str:
+    """Readable summary of a single power flow."""
+    element = result.max_loading_element
+    pairs: list[tuple[str, object]] = [
+        ("feeder", result.feeder),
+        ("solver", result.backend),
+        ("converged", "yes" if result.converged else "no"),
+        ("losses", f"{result.losses_mw:.4f} MW, {result.losses_mvar:.4f} MVAr"),
+        ("minimum voltage", f"{result.min_vm_pu:.4f} pu at bus {result.min_vm_bus}"),
+        ("maximum voltage", f"{result.max_vm_pu:.4f} pu at bus {result.max_vm_bus}"),
+        (
+            "maximum loading",
+            f"{result.max_loading_percent:.1f} % at {element[0]} {element[1]}"
+            if element
+            else "no branches",
+        ),
+        (
+            "feeder head import",
+            f"{result.feeder_head_p_mw:.4f} MW, {result.feeder_head_q_mvar:.4f} MVAr",
+        ),
+        ("load / generation", f"{result.load_p_mw:.4f} MW / {result.generation_p_mw:.4f} MW"),
+        ("power balance mismatch", f"{result.power_balance_mismatch_mw:.2e} MW"),
+        (
+            "limits",
+            f"{result.limits.vm_min_pu}-{result.limits.vm_max_pu} pu, "
+            f"{result.limits.max_loading_percent:g} % loading",
+        ),
+        ("violations", len(result.violations)),
+        ("de-energized buses", len(result.deenergized_buses)),
+        ("solve time", f"{result.elapsed_s * 1000:.1f} ms"),
+    ]
+    text = format_pairs(pairs)
+    if result.violations:
+        worst = sorted(result.violations, key=lambda v: (v.unit, -v.excess))[:10]
+        text += "\n\nworst violations:\n" + format_table(
+            ["element", "id", "kind", "value", "limit", "unit"],
+            [[v.element, v.element_id, v.kind, v.value, v.limit, v.unit] for v in worst],
+        )
+        if len(result.violations) > len(worst):
+            text += f"\n... {len(result.violations) - len(worst)} more (use --json for all)"
+    return text
+
+
+def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimits) -> int:
+    if feeder.profiles is None:
+        raise ValueError(
+            f"feeder '{feeder.name}' has no load/generation profiles; a time-series power flow "
+            f"needs a feeder with profiles (the SimBench built-ins, or simbench:CODE)"
+        )
+    result = run_timeseries(
+        feeder.net,
+        feeder.profiles,
+        steps=args.steps,
+        start=args.start,
+        limits=limits,
+        name=feeder.name,
+    )
+    summary = result.summary()
+    peer: TimeSeriesResult | None = None
+    if not args.no_compare:
+        peer = run_timeseries(
+            feeder.net,
+            feeder.profiles,
+            steps=min(args.steps, COMPARISON_STEPS),
+            start=args.start,
+            limits=limits,
+            method="runpp",
+            backend="lightsim2grid",
+            name=feeder.name,
+        )
+        summary["peer"] = {
+            "method": peer.method,
+            "solver": peer.solver,
+            "n_steps": peer.n_steps,
+            "steps_per_second": peer.steps_per_second,
+            "speedup": result.steps_per_second / peer.steps_per_second,
+        }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    pairs: list[tuple[str, object]] = [
+        ("feeder", feeder.name),
+        ("steps", f"{result.n_steps} x {feeder.profiles.step_minutes} min from step {args.start}"),
+        ("method", result.method),
+        ("solver", result.solver),
+        ("set-up (one conversion)", f"{result.setup_s * 1000:.1f} ms"),
+        (
+            "solve, all steps",
+            f"{result.solve_s * 1000:.1f} ms "
+            f"({result.steps_per_second:,.0f} steps/s, "
+            f"{summary['mean_iterations']:.2f} NR iterations/step)",
+        ),
+    ]
+    if peer is not None:
+        pairs.append(
+            (
+                "plain runpp per step",
+                f"{peer.steps_per_second:,.1f} steps/s over {peer.n_steps} steps "
+                f"({peer.solver}); fast path is "
+                f"{result.steps_per_second / peer.steps_per_second:,.0f}x faster",
+            )
+        )
+    pairs += [
+        ("voltage range", f"{summary['min_vm_pu']:.4f} - {summary['max_vm_pu']:.4f} pu"),
+        ("maximum loading", f"{summary['max_loading_percent']:.1f} %"),
+        (
+            "energy losses",
+            f"{float(result.losses_mw.sum()) * feeder.profiles.step_minutes / 60:.4f} MWh",
+        ),
+        ("steps with violations", summary["steps_with_violations"]),
+    ]
+    print(format_pairs(pairs))
+    worst = result.worst_violations()[:10]
+    if worst:
+        print("\nworst violation per element:")
+        print(
+            format_table(
+                ["element", "id", "kind", "value", "limit", "unit", "step"],
+                [
+                    [v.element, v.element_id, v.kind, v.value, v.limit, v.unit, v.step]
+                    for v in worst
+                ],
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

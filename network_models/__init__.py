@@ -1,0 +1,1 @@
+"""Feeder models: loading, validation and topology of distribution feeders (pandapower nets)."""

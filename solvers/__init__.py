@@ -1,0 +1,1 @@
+"""Power-flow checks and (later) OPF formulations on pandapower feeder models."""

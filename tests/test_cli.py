@@ -1,0 +1,87 @@
+"""The ``gridderms`` command line, run as a real process where the output is the contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gridderms.cli import main
+from network_models.builtin import BUILTIN_FEEDERS
+
+GRIDDERMS = Path(sys.executable).with_name("gridderms")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(GRIDDERMS), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+        check=False,
+    )
+
+
+def test_powerflow_baran_wu_prints_the_reference_numbers() -> None:
+    done = _run("powerflow", "baran-wu-33")
+    assert done.returncode == 0, done.stderr
+    assert "losses:                 0.2027 MW" in done.stdout
+    assert "minimum voltage:        0.9131 pu at bus 17" in done.stdout
+    assert "lightsim2grid" in done.stdout
+
+
+def test_powerflow_json_with_pandapower_backend() -> None:
+    done = _run("powerflow", "baran-wu-33", "--json", "--backend", "pandapower")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["losses_mw"] == pytest.approx(0.2027, abs=5e-4)
+    assert result["backend"].startswith("pandapower Newton-Raphson")
+    assert len(result["bus"]) == 33 and result["violations"][0]["kind"] == "undervoltage"
+
+
+@pytest.mark.parametrize("name", list(BUILTIN_FEEDERS))
+def test_inspect_every_builtin(cache_dir, name, capsys) -> None:
+    assert main(["inspect", name]) == 0
+    out = capsys.readouterr().out
+    assert "feeder:" in out and name in out and "validation:" in out and "passed" in out
+    assert main(["inspect", name, "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["buses"] > 0 and info["validation"] == "passed"
+    assert sum(info["feeder_heads"].values()) + len(info["deenergized_buses"]) == info["buses"]
+
+
+def test_feeders_lists_every_builtin_with_counts(capsys) -> None:
+    assert main(["feeders", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == set(BUILTIN_FEEDERS)
+    assert rows["baran-wu-33"]["buses"] == 33 and rows["cigre-mv-der"]["ders"] == 15
+    assert max(row["buses"] for row in rows.values()) > 1000
+
+
+def test_timeseries_reports_speed_against_runpp() -> None:
+    done = _run("powerflow", "1-MV-rural--0-sw", "--steps", "96", "--start", "4000")
+    assert done.returncode == 0, done.stderr
+    assert "lightsim2grid Newton-Raphson (C++, KLU), called directly" in done.stdout
+    assert "plain runpp per step" in done.stdout and "x faster" in done.stdout
+
+
+def test_timeseries_on_a_feeder_without_profiles_is_a_clear_error(capsys) -> None:
+    assert main(["powerflow", "baran-wu-33", "--steps", "4"]) == 2
+    assert "has no load/generation profiles" in capsys.readouterr().err
+
+
+def test_unknown_feeder_exits_2_without_traceback() -> None:
+    done = _run("inspect", "atlantis-feeder")
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: feeder 'atlantis-feeder' is neither a built-in")
+    assert "Traceback" not in done.stderr
+
+
+def test_inverted_limits_are_a_clear_error(capsys) -> None:
+    assert main(["powerflow", "baran-wu-33", "--vm-min-pu", "1.1", "--vm-max-pu", "1.0"]) == 2
+    assert "vm_min_pu < vm_max_pu" in capsys.readouterr().err
