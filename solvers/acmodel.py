@@ -51,6 +51,8 @@ class BranchMap:
 
     element_ids: np.ndarray
     rows: np.ndarray  # rows of Yf/Yt
+    yf: sparse.csr_matrix  # the rows of Yf/Yt for these branches, sliced once
+    yt: sparse.csr_matrix
     from_base_kv: np.ndarray
     to_base_kv: np.ndarray
     rating: np.ndarray  # line: max_i_ka*df*parallel [kA]; trafo: sn_mva*df*parallel [MVA]
@@ -121,7 +123,7 @@ def compile_ac_model(net: pp.pandapowerNet) -> AcModel:
     blockers = fast_path_blockers(net)
     if blockers:
         raise FastPathUnsupportedError("; ".join(blockers))
-    solve_ac(net, "lightsim2grid")
+    solve_ac(net, "lightsim2grid")  # falls back to pandapower's NR where lightsim2grid can't
     internal = net._ppc["internal"]
     n_bus = internal["bus"].shape[0]
     lookup = np.asarray(net._pd2ppc_lookups["bus"])
@@ -146,10 +148,12 @@ def compile_ac_model(net: pp.pandapowerNet) -> AcModel:
     branch = internal["branch"]
     base_kv = internal["bus"][:, BASE_KV]
     ext = net.ext_grid[net.ext_grid.in_service.astype(bool)]
+    yf = sparse.csr_matrix(internal["Yf"])
+    yt = sparse.csr_matrix(internal["Yt"])
     return AcModel(
         ybus=sparse.csc_matrix(internal["Ybus"]),
-        yf=sparse.csr_matrix(internal["Yf"]),
-        yt=sparse.csr_matrix(internal["Yt"]),
+        yf=yf,
+        yt=yt,
         branch_from=branch[:, F_BUS].real.astype(np.int64),
         branch_to=branch[:, T_BUS].real.astype(np.int64),
         ref=np.asarray(internal["ref"], dtype=np.int64),
@@ -164,8 +168,8 @@ def compile_ac_model(net: pp.pandapowerNet) -> AcModel:
         ext_grid_ids=ext.index.to_numpy(),
         ext_grid_rows=rows_of(ext.bus.to_numpy()),
         injections=injections,
-        lines=_branch_map(net, "line", branch_is, ppc_to_ppci, branch, base_kv),
-        trafos=_branch_map(net, "trafo", branch_is, ppc_to_ppci, branch, base_kv),
+        lines=_branch_map(net, "line", branch_is, ppc_to_ppci, branch, base_kv, yf, yt),
+        trafos=_branch_map(net, "trafo", branch_is, ppc_to_ppci, branch, base_kv, yf, yt),
     )
 
 
@@ -200,14 +204,16 @@ def _branch_map(
     ppc_to_ppci: np.ndarray,
     branch: np.ndarray,
     base_kv: np.ndarray,
+    yf: sparse.csr_matrix,
+    yt: sparse.csr_matrix,
 ) -> BranchMap:
     table = net[table_name]
     lookup = net._pd2ppc_lookups["branch"].get(table_name)
     if lookup is None or not len(table):
         empty = np.zeros(0)
-        return BranchMap(
-            empty.astype(np.int64), empty.astype(np.int64), empty, empty, empty, empty, empty
-        )
+        no_rows = sparse.csr_matrix((0, yf.shape[1]), dtype=complex)
+        return BranchMap(empty.astype(np.int64), empty.astype(np.int64), no_rows, no_rows,
+                         empty, empty, empty, empty, empty)
     ppc_rows = np.arange(lookup[0], lookup[1])
     active = branch_is[ppc_rows] & table.in_service.to_numpy(dtype=bool)
     ppci_rows = ppc_to_ppci[ppc_rows[active]]
@@ -225,6 +231,8 @@ def _branch_map(
     return BranchMap(
         element_ids=chosen.index.to_numpy(),
         rows=ppci_rows,
+        yf=sparse.csr_matrix(yf[ppci_rows]),
+        yt=sparse.csr_matrix(yt[ppci_rows]),
         from_base_kv=base_kv[from_bus],
         to_base_kv=base_kv[to_bus],
         rating=rating,
@@ -274,16 +282,9 @@ def branch_loading_percent(
     """
     if not len(branches.rows):
         return np.zeros((voltages.shape[0], 0))
-    i_from = (
-        np.abs(voltages @ model.yf[branches.rows].T.toarray())
-        * model.base_mva
-        / (SQRT3 * branches.from_base_kv)
-    )
-    i_to = (
-        np.abs(voltages @ model.yt[branches.rows].T.toarray())
-        * model.base_mva
-        / (SQRT3 * branches.to_base_kv)
-    )
+    columns = np.ascontiguousarray(voltages.T)
+    i_from = np.abs(branches.yf @ columns).T * model.base_mva / (SQRT3 * branches.from_base_kv)
+    i_to = np.abs(branches.yt @ columns).T * model.base_mva / (SQRT3 * branches.to_base_kv)
     if is_line:
         return np.maximum(i_from, i_to) / branches.rating * 100.0
     return (
@@ -296,10 +297,11 @@ def branch_loading_percent(
 
 def series_losses_mw(model: AcModel, voltages: np.ndarray) -> np.ndarray:
     """Total series losses of all in-service branches per step [MW]."""
+    columns = np.ascontiguousarray(voltages.T)
     v_from = voltages[:, model.branch_from]
     v_to = voltages[:, model.branch_to]
-    s_from = v_from * np.conj((model.yf @ voltages.T).T)
-    s_to = v_to * np.conj((model.yt @ voltages.T).T)
+    s_from = v_from * np.conj(model.yf @ columns).T
+    s_to = v_to * np.conj(model.yt @ columns).T
     return np.asarray((s_from + s_to).real.sum(axis=1) * model.base_mva)
 
 

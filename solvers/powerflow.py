@@ -191,7 +191,22 @@ def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
     ]
 
 
-def solve_ac(net: pp.pandapowerNet, backend: Backend = "pandapower", **options: object) -> None:
+def lightsim2grid_blocker(net: pp.pandapowerNet) -> str | None:
+    """Why pandapower cannot hand ``net`` to lightsim2grid (``None`` when it can).
+
+    pandapower passes a net to lightsim2grid only with a single external grid (or distributed
+    slack) and constant-power loads; with ``lightsim2grid=True`` it raises otherwise.
+    """
+    ext_grids = int(net.ext_grid.in_service.astype(bool).sum())
+    if ext_grids > 1:
+        return (
+            f"lightsim2grid through pandapower needs a single external grid; this feeder has "
+            f"{ext_grids}"
+        )
+    return None
+
+
+def solve_ac(net: pp.pandapowerNet, backend: Backend = "pandapower", **options: object) -> str:
     """Run pandapower's AC Newton-Raphson power flow on ``net`` in place.
 
     Parameters
@@ -200,9 +215,16 @@ def solve_ac(net: pp.pandapowerNet, backend: Backend = "pandapower", **options: 
     backend : {"pandapower", "lightsim2grid"}
         Chosen explicitly: pandapower's own Newton-Raphson (numba-compiled; the first call in
         a process pays ~5 s of JIT compilation) or lightsim2grid's C++ Newton-Raphson with the
-        KLU sparse solver on pandapower's converted model.
+        KLU sparse solver on pandapower's converted model. When lightsim2grid cannot take the
+        net (:func:`lightsim2grid_blocker`), pandapower's Newton-Raphson runs instead and the
+        returned label says so.
     **options
         Passed to ``pandapower.runpp`` (e.g. ``init="results"`` for a warm start).
+
+    Returns
+    -------
+    str
+        What solved the power flow, in words (see :data:`BACKEND_LABELS`).
 
     Raises
     ------
@@ -211,18 +233,18 @@ def solve_ac(net: pp.pandapowerNet, backend: Backend = "pandapower", **options: 
     """
     if backend not in BACKEND_LABELS:
         raise PowerFlowError(f"unknown power-flow backend '{backend}'; use {list(BACKEND_LABELS)}")
+    label = BACKEND_LABELS[backend]
+    if backend == "lightsim2grid" and (reason := lightsim2grid_blocker(net)):
+        backend = "pandapower"
+        label = f"{BACKEND_LABELS[backend]} (instead of lightsim2grid: {reason})"
     try:
-        pp.runpp(
-            net,
-            algorithm="nr",
-            **BACKEND_OPTIONS[backend],
-            **options,
-        )
+        pp.runpp(net, algorithm="nr", **BACKEND_OPTIONS[backend], **options)
     except pp.LoadflowNotConverged as exc:
         raise PowerFlowError(
             "AC power flow did not converge (Newton-Raphson, max_iteration reached): the "
             "demand may exceed what the feeder can transfer, or the model has an error"
         ) from exc
+    return label
 
 
 def run_powerflow(
@@ -247,9 +269,9 @@ def run_powerflow(
     """
     limits = limits or OperatingLimits()
     start = time.perf_counter()
-    solve_ac(net, backend)
+    label = solve_ac(net, backend)
     elapsed = time.perf_counter() - start
-    return extract_result(net, limits, backend=backend, name=name, elapsed_s=elapsed)
+    return extract_result(net, limits, backend=label, name=name, elapsed_s=elapsed)
 
 
 def _sum(net: pp.pandapowerNet, table: str, column: str) -> float:
@@ -267,7 +289,10 @@ def extract_result(
     name: str = "",
     elapsed_s: float = 0.0,
 ) -> PowerFlowResult:
-    """Build a :class:`PowerFlowResult` from a solved net's result tables."""
+    """Build a :class:`PowerFlowResult` from a solved net's result tables.
+
+    ``backend`` is the label :func:`solve_ac` returned.
+    """
     in_service = net.bus.in_service.astype(bool)
     bus = net.res_bus.loc[in_service[in_service].index, ["vm_pu", "va_degree", "p_mw", "q_mvar"]]
     deenergized = tuple(int(b) for b in bus.index[bus.vm_pu.isna()])
@@ -282,7 +307,7 @@ def extract_result(
     violations = find_violations(energized.vm_pu, loading, limits)
     return PowerFlowResult(
         feeder=name,
-        backend=BACKEND_LABELS[backend],
+        backend=backend,
         converged=bool(net.converged),
         bus=energized,
         line=line,

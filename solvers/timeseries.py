@@ -288,13 +288,14 @@ def _run_runpp(
     losses = np.empty(steps)
     head = np.empty(steps, dtype=complex)
     iterations = np.empty(steps, dtype=np.int64)
+    label = BACKEND_LABELS[backend]
     solve_start = time.perf_counter()
     try:
         for position in range(steps):
             for (element, column), frame in window.items():
                 net[element].loc[frame.columns, column] = frame.iloc[position].to_numpy()
             try:
-                solve_ac(net, backend)
+                label = solve_ac(net, backend)
             except PowerFlowError as exc:
                 raise PowerFlowError(
                     f"AC power flow did not converge at {_step_label(profiles, start + position)}"
@@ -315,7 +316,7 @@ def _run_runpp(
     return TimeSeriesResult(
         feeder=name,
         method="pandapower.runpp per step (full conversion every step)",
-        solver=BACKEND_LABELS[backend],
+        solver=label,
         steps=range(start, start + steps),
         vm_pu=pd.DataFrame(vm[:, energized], index=index, columns=buses[energized]),
         line_loading_percent=pd.DataFrame(line, index=index, columns=lines),

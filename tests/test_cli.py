@@ -85,3 +85,10 @@ def test_unknown_feeder_exits_2_without_traceback() -> None:
 def test_inverted_limits_are_a_clear_error(capsys) -> None:
     assert main(["powerflow", "baran-wu-33", "--vm-min-pu", "1.1", "--vm-max-pu", "1.0"]) == 2
     assert "vm_min_pu < vm_max_pu" in capsys.readouterr().err
+
+
+def test_powerflow_on_the_large_multi_source_feeder_names_the_backend_used(capsys) -> None:
+    assert main(["powerflow", "lv-schutterwald"]) == 0
+    out = capsys.readouterr().out
+    assert "pandapower Newton-Raphson (numba JIT) (instead of lightsim2grid:" in out
+    assert "this feeder has 14" in out and "converged:              yes" in out
