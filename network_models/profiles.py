@@ -86,3 +86,31 @@ class FeederProfiles:
                         data[name].astype(float), columns=data[f"{element}|{column}|ids"]
                     )
         return cls(values=values, step_minutes=step_minutes, start=pd.Timestamp(start_ns))
+
+
+def daily_load_profiles(
+    load: pd.DataFrame, steps: int, *, low: float = 0.6, peak: float = 1.2
+) -> FeederProfiles:
+    """Profiles that scale every load by one smooth daily shape (for feeders without profiles).
+
+    The factor rises from ``low`` through ``peak`` (at mid-horizon) back to ``low`` over
+    ``steps`` steps: ``low + (peak - low) * sin(pi * t)``, t in [0, 1].
+
+    Parameters
+    ----------
+    load : pandas.DataFrame
+        The net's load table (``p_mw`` [MW] and ``q_mvar`` [MVAr] are the base values).
+    steps : int
+        Number of steps.
+    low, peak : float
+        Lowest and highest scaling factor [-].
+    """
+    shape = low + (peak - low) * np.sin(np.linspace(0.0, np.pi, steps))
+    return FeederProfiles(
+        values={
+            (("load", column)): pd.DataFrame(
+                np.outer(shape, load[column].to_numpy(dtype=float)), columns=load.index
+            )
+            for column in ("p_mw", "q_mvar")
+        }
+    )

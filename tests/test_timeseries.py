@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from network_models.loaders import load_feeder
+from network_models.profiles import daily_load_profiles
 from solvers.acmodel import FastPathUnsupportedError, compile_ac_model
 from solvers.limits import OperatingLimits
 from solvers.timeseries import run_timeseries
@@ -106,25 +106,9 @@ def test_switching_invalidates_the_cached_model(cache_dir) -> None:
     assert not topology.is_radial
 
 
-def _daily_load_profiles(net, steps: int):
-    """A smooth daily shape scaling every load (the feeder ships no profiles)."""
-    from network_models.profiles import FeederProfiles
-
-    shape = 0.6 + 0.6 * np.sin(np.linspace(0.0, np.pi, steps))
-    ids = net.load.index
-    return FeederProfiles(
-        values={
-            ("load", "p_mw"): pd.DataFrame(np.outer(shape, net.load.p_mw.to_numpy()), columns=ids),
-            ("load", "q_mvar"): pd.DataFrame(
-                np.outer(shape, net.load.q_mvar.to_numpy()), columns=ids
-            ),
-        }
-    )
-
-
 def test_compiled_path_on_a_1000_plus_bus_feeder_with_14_slack_buses(cache_dir) -> None:
     feeder = load_feeder("lv-schutterwald", cache_dir=cache_dir)
-    profiles = _daily_load_profiles(feeder.net, 8)
+    profiles = daily_load_profiles(feeder.net.load, 8)
     fast = run_timeseries(feeder.net, profiles, steps=8)
     peer = run_timeseries(feeder.net, profiles, steps=3, method="runpp")
     assert "instead of lightsim2grid" in peer.solver  # pandapower refuses 14 ext_grids there
