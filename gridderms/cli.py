@@ -16,6 +16,12 @@ from collections.abc import Sequence
 
 from gridderms.config import Settings
 from gridderms.ders import DerError, ders_from_net
+from gridderms.ders.inventory import (
+    create_default_groups,
+    feeder_inventory,
+    feeder_names,
+    rated_p_mw,
+)
 from gridderms.tables import format_pairs, format_table
 from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
@@ -63,6 +69,23 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
     inspect.set_defaults(handler=cmd_inspect)
+
+    ders = commands.add_parser("ders", help="list a feeder's DERs and their groups")
+    ders.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
+    ders.add_argument(
+        "--der-file",
+        action="append",
+        default=[],
+        help="extra DERs from a .csv or .json DER list (repeatable)",
+    )
+    ders.add_argument(
+        "--group-by",
+        choices=["type", "feeder", "tag"],
+        default="type",
+        help="how to group the DERs (default: type)",
+    )
+    ders.add_argument("--json", action="store_true", help="print JSON")
+    ders.set_defaults(handler=cmd_ders)
 
     powerflow = commands.add_parser("powerflow", help="run an AC power flow")
     powerflow.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
@@ -197,6 +220,62 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     print(format_pairs(pairs))
     for note in info["notes"]:  # type: ignore[attr-defined]
         print(f"note: {note}")
+    return 0
+
+
+def cmd_ders(args: argparse.Namespace) -> int:
+    """List a feeder's DERs (model plus DER files) and their groups."""
+    feeder = _load(args.feeder)
+    registry = feeder_inventory(feeder, args.der_file)
+    bus_to_feeder = feeder_names(feeder)
+    create_default_groups(registry, args.group_by, bus_to_feeder)
+    ders = [
+        {
+            "der_id": der.der_id,
+            "der_type": der.der_type,
+            "bus": der.bus,
+            "feeder": bus_to_feeder.get(der.bus, "de-energized"),
+            "status": der.status,
+            "p_rated_mw": rated_p_mw(der),
+            "s_rated_mva": der.reactive.s_rated_mva,
+            "q_inject_max_mvar": der.reactive.q_inject_max_mvar,
+            "q_absorb_max_mvar": der.reactive.q_absorb_max_mvar,
+            "name": der.name,
+        }
+        for der in registry
+    ]
+    groups = [
+        {
+            "name": group.name,
+            "by": group.by,
+            "members": len(group.member_ids),
+            "p_rated_mw": sum(rated_p_mw(registry.get(i)) for i in group.member_ids),
+        }
+        for group in registry.list_groups()
+    ]
+    if args.json:
+        print(json.dumps({"feeder": feeder.name, "ders": ders, "groups": groups}, indent=2))
+        return 0
+    if ders:
+        columns = [
+            "der_id",
+            "der_type",
+            "bus",
+            "feeder",
+            "status",
+            "p_rated_mw",
+            "s_rated_mva",
+            "q_inject_max_mvar",
+            "q_absorb_max_mvar",
+        ]
+        print(format_table(columns, [[d[c] for c in columns] for d in ders]))
+    print(f"\n{len(ders)} DERs on {feeder.name}; groups by {args.group_by}:")
+    print(
+        format_table(
+            ["group", "members", "p_rated_mw"],
+            [[g["name"], g["members"], g["p_rated_mw"]] for g in groups],
+        )
+    )
     return 0
 
 

@@ -92,3 +92,44 @@ def test_powerflow_on_the_large_multi_source_feeder_names_the_backend_used(capsy
     out = capsys.readouterr().out
     assert "pandapower Newton-Raphson (numba JIT) (instead of lightsim2grid:" in out
     assert "this feeder has 14" in out and "converged:              yes" in out
+
+
+DER_FILE = Path(__file__).parent / "data" / "ders" / "example_ders.csv"
+
+
+def test_ders_lists_model_and_file_ders_grouped_by_feeder(capsys) -> None:
+    args = ["ders", "cigre-mv-der", "--der-file", str(DER_FILE), "--group-by", "feeder", "--json"]
+    assert main(args) == 0
+    listing = json.loads(capsys.readouterr().out)
+    ids = {d["der_id"] for d in listing["ders"]}
+    assert {"sgen-0", "storage-1", "pv-3", "bat-5", "ev-11"} <= ids and len(ids) == 20
+    # every CIGRE MV DER sits on the feeder behind transformer 0 (head bus 1)
+    assert listing["groups"] == [
+        {
+            "name": "feeder:feeder-1",
+            "by": "feeder",
+            "members": 20,
+            "p_rated_mw": pytest.approx(sum(d["p_rated_mw"] for d in listing["ders"])),
+        }
+    ]
+
+
+def test_ders_groups_by_type_sum_the_ratings(capsys) -> None:
+    assert main(["ders", "cigre-mv-der", "--json"]) == 0
+    groups = {g["name"]: g for g in json.loads(capsys.readouterr().out)["groups"]}
+    assert {name: g["members"] for name, g in groups.items()} == {
+        "type:battery": 2,
+        "type:generator": 5,
+        "type:pv": 8,
+    }
+    # CIGRE MV PV: 20+20+30+30+30+30+40+10 kW
+    assert groups["type:pv"]["p_rated_mw"] == pytest.approx(0.21)
+
+
+def test_ders_with_a_der_on_a_missing_bus_is_refused(tmp_path, capsys) -> None:
+    bad = tmp_path / "ders.csv"
+    bad.write_text(DER_FILE.read_text().replace("pv-3,pv,3,", "pv-3,pv,333,"))
+    assert main(["ders", "cigre-mv-der", "--der-file", str(bad)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: 1 DER references a bus that does not exist in the feeder: 'pv-3' (bus 333)"
+    )

@@ -59,7 +59,8 @@ class DerBusError(DerError):
         more = f", ... and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
         count = len(self.missing)
         super().__init__(
-            f"{count} DER{'s' if count != 1 else ''} reference a bus that does not exist in the "
+            f"{count} DER{'s reference' if count != 1 else ' references'} a bus that does not "
+            f"exist in the "
             f"feeder: {listed}{more}"
         )
 
