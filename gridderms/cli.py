@@ -27,6 +27,7 @@ from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
+from solvers.acmodel import cached_ac_model
 from solvers.limits import OperatingLimits
 from solvers.powerflow import PowerFlowError, PowerFlowResult, run_powerflow
 from solvers.timeseries import TimeSeriesResult, run_timeseries
@@ -371,6 +372,7 @@ def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimit
         start=args.start,
         limits=limits,
         name=feeder.name,
+        model=cached_ac_model(feeder),
     )
     summary = result.summary()
     peer: TimeSeriesResult | None = None

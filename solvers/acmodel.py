@@ -18,6 +18,7 @@ from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from pandapower.pypower.idx_bus import BASE_KV
 from scipy import sparse
 
+from network_models.feeder import Feeder
 from network_models.profiles import PROFILE_KEYS
 from solvers.powerflow import solve_ac
 
@@ -173,6 +174,23 @@ def compile_ac_model(net: pp.pandapowerNet) -> AcModel:
     )
 
 
+#: key of the compiled model in :attr:`network_models.feeder.Feeder.model_cache`
+AC_MODEL_CACHE_KEY = "ac_model"
+
+
+def cached_ac_model(feeder: Feeder) -> AcModel:
+    """The feeder's compiled model, compiled on first use and kept until the next switching.
+
+    :meth:`Feeder.open_switch` / :meth:`Feeder.close_switch` clear the cache, so the model
+    always matches the current topology.
+    """
+    model = feeder.model_cache.get(AC_MODEL_CACHE_KEY)
+    if not isinstance(model, AcModel):
+        model = compile_ac_model(feeder.net)
+        feeder.model_cache[AC_MODEL_CACHE_KEY] = model
+    return model
+
+
 def _injection_map(
     net: pp.pandapowerNet,
     key: tuple[str, str],
@@ -212,8 +230,17 @@ def _branch_map(
     if lookup is None or not len(table):
         empty = np.zeros(0)
         no_rows = sparse.csr_matrix((0, yf.shape[1]), dtype=complex)
-        return BranchMap(empty.astype(np.int64), empty.astype(np.int64), no_rows, no_rows,
-                         empty, empty, empty, empty, empty)
+        return BranchMap(
+            empty.astype(np.int64),
+            empty.astype(np.int64),
+            no_rows,
+            no_rows,
+            empty,
+            empty,
+            empty,
+            empty,
+            empty,
+        )
     ppc_rows = np.arange(lookup[0], lookup[1])
     active = branch_is[ppc_rows] & table.in_service.to_numpy(dtype=bool)
     ppci_rows = ppc_to_ppci[ppc_rows[active]]

@@ -7,7 +7,12 @@ import pytest
 
 from network_models.loaders import load_feeder
 from network_models.profiles import daily_load_profiles
-from solvers.acmodel import FastPathUnsupportedError, compile_ac_model
+from solvers.acmodel import (
+    AC_MODEL_CACHE_KEY,
+    FastPathUnsupportedError,
+    cached_ac_model,
+    compile_ac_model,
+)
 from solvers.limits import OperatingLimits
 from solvers.timeseries import run_timeseries
 
@@ -98,12 +103,17 @@ def test_voltage_dependent_loads_are_not_silently_approximated(cache_dir) -> Non
 
 def test_switching_invalidates_the_cached_model(cache_dir) -> None:
     feeder = load_feeder("cigre-mv-der", cache_dir=cache_dir)
-    feeder.model_cache["ac_model"] = compile_ac_model(feeder.net)
+    radial = cached_ac_model(feeder)
+    assert cached_ac_model(feeder) is radial  # kept while the topology stands
     version = feeder.version
     topology = feeder.close_switch(4)  # tie switch S1
     assert feeder.version == version + 1
-    assert "ac_model" not in feeder.model_cache
+    assert AC_MODEL_CACHE_KEY not in feeder.model_cache
     assert not topology.is_radial
+    meshed = cached_ac_model(feeder)
+    assert meshed is not radial
+    # pandapower ends a line at an open switch on an auxiliary bus; closing S1 removes it
+    assert meshed.n_bus == radial.n_bus - 1
 
 
 def test_compiled_path_on_a_1000_plus_bus_feeder_with_14_slack_buses(cache_dir) -> None:
