@@ -13,6 +13,9 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
 
 from gridderms.config import Settings
 from gridderms.ders import DerError, ders_from_net
@@ -22,6 +25,8 @@ from gridderms.ders.inventory import (
     feeder_names,
     rated_p_mw,
 )
+from gridderms.dispatch.horizon import Horizon
+from gridderms.dispatch.service import HeadLimits, dispatch_feeder
 from gridderms.tables import format_pairs, format_table
 from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
@@ -29,10 +34,14 @@ from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.acmodel import cached_ac_model
 from solvers.limits import OperatingLimits
+from solvers.opf.dispatch import DispatchResult
+from solvers.opf.problem import Objective
 from solvers.powerflow import PowerFlowError, PowerFlowResult, run_powerflow
 from solvers.timeseries import TimeSeriesResult, run_timeseries
 
 EXIT_BAD_INPUT = 2
+#: a dispatch request that cannot meet its limits (a diagnosis was printed)
+EXIT_INFEASIBLE = 3
 #: steps of the plain-runpp peer run beside a time series for the speed comparison
 COMPARISON_STEPS = 20
 
@@ -87,6 +96,48 @@ def _parser() -> argparse.ArgumentParser:
     )
     ders.add_argument("--json", action="store_true", help="print JSON")
     ders.set_defaults(handler=cmd_ders)
+
+    dispatch = commands.add_parser(
+        "dispatch", help="dispatch DERs within network limits, verified by AC power flow"
+    )
+    dispatch.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
+    dispatch.add_argument("--horizon-h", type=float, default=24.0, help="horizon [h]")
+    dispatch.add_argument("--step-min", type=int, default=15, help="period length [min]")
+    dispatch.add_argument(
+        "--start",
+        default="2026-06-21T00:00",
+        help="horizon start (UTC) for feeders without profiles",
+    )
+    dispatch.add_argument(
+        "--start-step", type=int, default=0, help="first profile step for feeders with profiles"
+    )
+    dispatch.add_argument(
+        "--objective",
+        default="curtailment",
+        help="objective weights, e.g. 'curtailment' or 'curtailment=1,peak=0.1' "
+        "(curtailment, peak; cost and track need series from the API)",
+    )
+    dispatch.add_argument(
+        "--share-curtailment",
+        action="store_true",
+        help="curtail every curtailable DER by the same fraction",
+    )
+    dispatch.add_argument(
+        "--der-file",
+        action="append",
+        default=[],
+        help="extra DERs from a .csv or .json DER list (repeatable)",
+    )
+    dispatch.add_argument("--head-import-max-mw", type=float, default=None)
+    dispatch.add_argument("--head-export-max-mw", type=float, default=None)
+    dispatch.add_argument("--vm-min-pu", type=float, default=None, help="lower voltage limit")
+    dispatch.add_argument("--vm-max-pu", type=float, default=None, help="upper voltage limit")
+    dispatch.add_argument(
+        "--max-loading-percent", type=float, default=None, help="thermal limit [%%]"
+    )
+    dispatch.add_argument("--out", default=None, help="directory for schedule CSV and JSON")
+    dispatch.add_argument("--json", action="store_true", help="print JSON")
+    dispatch.set_defaults(handler=cmd_dispatch)
 
     powerflow = commands.add_parser("powerflow", help="run an AC power flow")
     powerflow.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
@@ -278,6 +329,103 @@ def cmd_ders(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _objective(text: str, share: bool) -> Objective:
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            weights[name] = float(value) if value else 1.0
+        except ValueError as exc:
+            raise ValueError(f"objective weight '{part}' is not a number") from exc
+    unsupported = set(weights) - {"curtailment", "peak"}
+    if unsupported:
+        raise ValueError(
+            f"objective(s) {sorted(unsupported)} need a price or target series: use the API; "
+            f"the command line takes curtailment and peak"
+        )
+    return Objective(weights=weights, share_curtailment=share)
+
+
+def cmd_dispatch(args: argparse.Namespace) -> int:
+    """Dispatch a feeder's DERs and print the verified schedule summary."""
+    feeder = _load(args.feeder)
+    registry = feeder_inventory(feeder, args.der_file)
+    horizon = Horizon(pd.Timestamp(args.start), args.horizon_h, args.step_min)
+    result = dispatch_feeder(
+        feeder,
+        list(registry),
+        horizon,
+        objective=_objective(args.objective, args.share_curtailment),
+        limits=_limits(args),
+        head=HeadLimits(args.head_import_max_mw, args.head_export_max_mw),
+        start_step=args.start_step,
+    )
+    summary = result.summary()
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        result.schedule.to_csv(out / "schedule.csv", index=False)
+        result.network.to_csv(out / "network.csv", index_label="period")
+        (out / "dispatch.json").write_text(
+            json.dumps({**summary, "schedule": result.schedule.to_dict("records")}, indent=2)
+        )
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0 if result.status == "optimal" else EXIT_INFEASIBLE
+    print(format_dispatch(feeder.name, horizon, len(registry), result))
+    return 0 if result.status == "optimal" else EXIT_INFEASIBLE
+
+
+def format_dispatch(name: str, horizon: Horizon, n_ders: int, result: DispatchResult) -> str:
+    """Readable summary of a dispatch."""
+    times = result.summary()["times_s"]
+    assert isinstance(times, dict)
+    timing = (
+        f"build {times['build'] * 1e3:.0f} ms, solve {times['solve'] * 1e3:.0f} ms, "
+        f"AC verify {times['verify'] * 1e3:.0f} ms, total {times['total'] * 1e3:.0f} ms"
+    )
+    head = [
+        ("feeder", name),
+        ("DERs", n_ders),
+        ("horizon", f"{horizon.n_periods} x {horizon.step_minutes} min"),
+        ("formulation", result.formulation),
+        ("status", result.status),
+    ]
+    if result.status != "optimal":
+        lines = [
+            format_pairs([*head, ("times", timing)]),
+            "\nno schedule: these limits must give (largest first):",
+        ]
+        lines += [f"  {relaxation}" for relaxation in result.diagnosis[:15]]
+        if len(result.diagnosis) > 15:
+            lines.append(f"  ... {len(result.diagnosis) - 15} more (use --json)")
+        return "\n".join(lines)
+    network = result.network
+    pairs = [
+        *head,
+        (
+            "AC check",
+            "within limits"
+            if result.ac_feasible
+            else f"{len(result.ac_violations)} violations remain",
+        ),
+        ("AC iterations", result.iterations),
+        ("objective", f"{result.objective_value:.4f}"),
+        ("curtailed energy", f"{result.curtailed_mwh:.4f} MWh"),
+        ("voltage range (AC)", f"{network.min_vm_pu.min():.4f} - {network.max_vm_pu.max():.4f} pu"),
+        ("worst loading (AC)", f"{network.max_loading_percent.max():.1f} %"),
+        (
+            "feeder head (AC)",
+            f"{network.feeder_head_p_mw.min():.3f} .. {network.feeder_head_p_mw.max():.3f} MW",
+        ),
+        ("times", timing),
+    ]
+    text = format_pairs(pairs)
+    for violation in result.ac_violations[:10]:
+        text += f"\n  AC violation: {violation}"
+    return text
 
 
 def _kv(levels: object) -> str:

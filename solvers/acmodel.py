@@ -81,6 +81,9 @@ class AcModel:
     bus_rows: np.ndarray  # ... and their positions in the model
     ext_grid_ids: np.ndarray
     ext_grid_rows: np.ndarray
+    bus_lookup: np.ndarray  # pandapower bus id -> model row (-1: not in the model)
+    branch: np.ndarray  # pandapower's internal branch table (ppci), rows of yf/yt
+    bus_base_kv: np.ndarray  # nominal voltage of each model bus [kV]
     injections: dict[tuple[str, str], InjectionMap]
     lines: BranchMap
     trafos: BranchMap
@@ -168,6 +171,9 @@ def compile_ac_model(net: pp.pandapowerNet) -> AcModel:
         bus_rows=rows_of(energized),
         ext_grid_ids=ext.index.to_numpy(),
         ext_grid_rows=rows_of(ext.bus.to_numpy()),
+        bus_lookup=rows_of(np.arange(len(lookup))),
+        branch=np.asarray(branch).copy(),
+        bus_base_kv=np.asarray(base_kv, dtype=float).copy(),
         injections=injections,
         lines=_branch_map(net, "line", branch_is, ppc_to_ppci, branch, base_kv, yf, yt),
         trafos=_branch_map(net, "trafo", branch_is, ppc_to_ppci, branch, base_kv, yf, yt),

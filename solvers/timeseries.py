@@ -77,6 +77,8 @@ class TimeSeriesResult:
     setup_s: float
     solve_s: float
     limits: OperatingLimits
+    #: complex bus voltages per step in the compiled model's rows [pu] (compiled path only)
+    model_voltages_pu: np.ndarray | None = None
 
     @property
     def n_steps(self) -> int:
@@ -265,6 +267,7 @@ def _run_compiled(
         setup_s=setup_s,
         solve_s=solve_s,
         limits=limits,
+        model_voltages_pu=voltages,
     )
 
 

@@ -133,3 +133,52 @@ def test_ders_with_a_der_on_a_missing_bus_is_refused(tmp_path, capsys) -> None:
     assert capsys.readouterr().err.strip() == (
         "error: 1 DER references a bus that does not exist in the feeder: 'pv-3' (bus 333)"
     )
+
+
+SCENARIO = Path(__file__).parents[1] / "scenarios" / "baran_wu_pv.csv"
+
+
+def test_dispatch_writes_a_verified_schedule(tmp_path) -> None:
+    done = _run(
+        "dispatch",
+        "baran-wu-33",
+        "--der-file",
+        str(SCENARIO),
+        "--vm-min-pu",
+        "0.9",
+        "--horizon-h",
+        "24",
+        "--step-min",
+        "60",
+        "--out",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "status:             optimal" in done.stdout
+    assert "AC check:           within limits" in done.stdout
+    schedule = (tmp_path / "schedule.csv").read_text().splitlines()
+    assert schedule[0].startswith("der_id,period,p_mw,q_mvar")
+    assert len(schedule) == 1 + 4 * 24
+    summary = json.loads((tmp_path / "dispatch.json").read_text())
+    assert summary["ac_feasible"] and summary["min_vm_pu"] >= 0.9 - 1e-3
+
+
+def test_dispatch_infeasible_prints_the_diagnosis_and_exits_3() -> None:
+    done = _run(
+        "dispatch",
+        "baran-wu-33",
+        "--der-file",
+        str(SCENARIO),
+        "--horizon-h",
+        "24",
+        "--step-min",
+        "60",
+    )
+    assert done.returncode == 3
+    assert "no schedule: these limits must give" in done.stdout
+    assert "voltage_min at bus 32, period 5: short by 0.0197 pu" in done.stdout
+
+
+def test_dispatch_rejects_objectives_that_need_series(capsys) -> None:
+    assert main(["dispatch", "baran-wu-33", "--objective", "cost"]) == 2
+    assert "need a price or target series" in capsys.readouterr().err

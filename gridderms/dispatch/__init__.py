@@ -1,0 +1,1 @@
+"""Dispatch service: from the DER registry and forecasts to a verified schedule."""

@@ -1,0 +1,1 @@
+"""Network-constrained DER dispatch: LP builder, formulations, AC verification."""

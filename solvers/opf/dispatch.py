@@ -1,0 +1,562 @@
+"""Network-constrained dispatch: build -> solve (HiGHS) -> verify by AC power flow -> correct.
+
+:func:`run_dispatch` is the pipeline. The LP is built once; each AC verification moves the
+formulation's offsets to ``AC - linear`` at the dispatched point and the live HiGHS model is
+re-solved with changed row bounds only, until the AC power flow of the schedule is within the
+limits (tolerances 0.001 pu and 0.5 % loading by default) or the iteration cap is reached.
+
+When the limits cannot all be met, the problem is re-solved with penalised slacks and the result
+names every limit that must give, with element, period and amount: a diagnosis, never a success.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+
+from network_models.profiles import FeederProfiles
+from solvers.acmodel import AcModel, injection_delta
+from solvers.limits import OperatingLimits
+from solvers.opf.fleet import DerFleet
+from solvers.opf.lindistflow import LinDistFlow
+from solvers.opf.lp import INF, HighsModel, InfeasibleError, LinearProgram, LpSolution
+from solvers.opf.network import radial_network
+from solvers.opf.problem import (
+    SLACK_PENALTY,
+    DispatchLimits,
+    Objective,
+    ProblemIndex,
+    constraint_der_apparent_power,
+    constraint_der_power_factor,
+    constraint_der_ramp,
+    constraint_shared_curtailment,
+    constraint_storage_energy,
+    objective_cost,
+    objective_curtailment,
+    objective_peak,
+    objective_track,
+    variable_der_power,
+    variable_storage,
+)
+from solvers.timeseries import TimeSeriesResult, run_timeseries
+from solvers.violations import Violation
+
+FORMULATIONS = ("lindistflow",)
+#: the AC correction loop has converged when no DER set-point moves more than this [MW]
+P_TOLERANCE_MW = 1e-4
+
+
+@dataclass(frozen=True)
+class DispatchRequest:
+    """What to dispatch and under which limits.
+
+    Attributes
+    ----------
+    fleet : DerFleet
+        The DERs, their ranges and availability per period.
+    forecast : FeederProfiles
+        Load (and non-DER generation) set-points per period, one step per period.
+    limits : DispatchLimits
+    objective : Objective
+    dt_h : float
+        Period length [h].
+    formulation : str
+        ``"lindistflow"``.
+    max_iterations : int
+        Cap on solve/verify rounds.
+    vm_tolerance_pu, loading_tolerance_percent : float
+        AC violations up to these are accepted.
+    """
+
+    fleet: DerFleet
+    forecast: FeederProfiles
+    limits: DispatchLimits
+    objective: Objective
+    dt_h: float
+    formulation: str = "lindistflow"
+    max_iterations: int = 6
+    vm_tolerance_pu: float = 1e-3
+    loading_tolerance_percent: float = 0.5
+
+
+@dataclass(frozen=True)
+class LimitRelaxation:
+    """One limit that must give for the request to be feasible."""
+
+    limit: str  # voltage_min, voltage_max, thermal, feeder_head_import, feeder_head_export
+    element: str
+    element_id: int
+    period: int
+    amount: float
+    unit: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.limit} at {self.element} {self.element_id}, period {self.period}: "
+            f"short by {self.amount:.4f} {self.unit}"
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "limit": self.limit,
+            "element": self.element,
+            "element_id": self.element_id,
+            "period": self.period,
+            "amount": self.amount,
+            "unit": self.unit,
+        }
+
+
+@dataclass(frozen=True)
+class DispatchResult:
+    """Schedule, AC verification and diagnosis of one dispatch.
+
+    ``status`` is ``"optimal"`` (schedule found; see ``ac_feasible``) or ``"infeasible"``
+    (no schedule; see ``diagnosis``).
+    """
+
+    status: Literal["optimal", "infeasible"]
+    formulation: str
+    schedule: pd.DataFrame  # der_id, period, p_mw, q_mvar, p_available_mw, curtailed_mw, mode
+    storage_energy_mwh: pd.DataFrame  # period x storage der_id
+    network: pd.DataFrame  # per period: AC min/max vm_pu, max loading, head, losses
+    ac_feasible: bool
+    ac_violations: tuple[Violation, ...]
+    iterations: int
+    objective_value: float
+    curtailed_mwh: float
+    build_s: float
+    solve_s: float
+    verify_s: float
+    total_s: float
+    diagnosis: tuple[LimitRelaxation, ...] = field(default=())
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready summary."""
+        net = self.network
+        return {
+            "status": self.status,
+            "formulation": self.formulation,
+            "ac_feasible": self.ac_feasible,
+            "iterations": self.iterations,
+            "objective_value": self.objective_value,
+            "curtailed_mwh": self.curtailed_mwh,
+            "min_vm_pu": float(net.min_vm_pu.min()) if len(net) else None,
+            "max_vm_pu": float(net.max_vm_pu.max()) if len(net) else None,
+            "max_loading_percent": float(net.max_loading_percent.max()) if len(net) else None,
+            "ac_violations": [v.to_dict() for v in self.ac_violations],
+            "diagnosis": [d.to_dict() for d in self.diagnosis],
+            "times_s": {
+                "build": self.build_s,
+                "solve": self.solve_s,
+                "verify": self.verify_s,
+                "total": self.total_s,
+            },
+        }
+
+
+def _der_profiles(request: DispatchRequest, p_mw: np.ndarray, q_mvar: np.ndarray) -> FeederProfiles:
+    """The forecast with every DER element set to ``p_mw``/``q_mvar`` (DER x period)."""
+    values = {key: frame.copy() for key, frame in request.forecast.values.items()}
+    n_t = request.fleet.n_periods
+    for table in ("sgen", "storage"):
+        positions = [i for i, (t, _) in enumerate(request.fleet.element) if t == table]
+        if not positions:
+            continue
+        ids = [request.fleet.element[i][1] for i in positions]
+        sign = 1.0 if table == "sgen" else -1.0  # pandapower storage: charging positive
+        for column, data in (("p_mw", p_mw), ("q_mvar", q_mvar)):
+            ders = pd.DataFrame(sign * data[positions].T, columns=ids)
+            frame = values.get((table, column), pd.DataFrame(index=range(n_t)))
+            others = frame.drop(columns=[c for c in ids if c in frame.columns])
+            values[(table, column)] = pd.concat([others.reset_index(drop=True), ders], axis=1)
+    return FeederProfiles(
+        values=values, step_minutes=request.forecast.step_minutes, start=request.forecast.start
+    )
+
+
+def fixed_injection_pu(model: AcModel, request: DispatchRequest) -> np.ndarray:
+    """Bus injections of everything but the DERs per period [pu, complex, generation +]."""
+    zero = np.zeros((request.fleet.n_der, request.fleet.n_periods))
+    profiles = _der_profiles(request, zero, zero)
+    delta = injection_delta(model, dict(profiles.values))
+    return model.element_sbus0[np.newaxis, :] + delta
+
+
+def build_problem(
+    request: DispatchRequest, formulation: LinDistFlow
+) -> tuple[LinearProgram, ProblemIndex]:
+    """The dispatch LP as a short list of variable, constraint and objective families."""
+    fleet, dt_h = request.fleet, request.dt_h
+    lp = LinearProgram()
+    p, q = variable_der_power(lp, fleet)
+    storage, p_charge, p_discharge, energy = variable_storage(lp, fleet, p, dt_h)
+    head = lp.add_variables("feeder_head_mw", (fleet.n_periods,))
+    index = ProblemIndex(
+        p=p,
+        q=q,
+        head=head,
+        storage=storage,
+        p_charge=p_charge,
+        p_discharge=p_discharge,
+        energy=energy,
+    )
+    formulation.variable_network(lp)
+    formulation.constraint_network(lp, index)
+    constraint_feeder_head_limits(lp, index, request.limits)
+    constraint_der_power_factor(lp, fleet, index)
+    constraint_der_apparent_power(lp, fleet, index)
+    constraint_storage_energy(lp, fleet, index, dt_h)
+    constraint_der_ramp(lp, fleet, index)
+    objective = request.objective
+    if objective.share_curtailment:
+        constraint_shared_curtailment(lp, fleet, index)
+    weights = objective.weights
+    if weights.get("curtailment"):
+        objective_curtailment(lp, fleet, index, weights["curtailment"], dt_h)
+    if weights.get("cost") and objective.price_per_mwh is not None:
+        objective_cost(lp, index, weights["cost"], dt_h, objective.price_per_mwh)
+    if weights.get("track") and objective.head_target_mw is not None:
+        objective_track(lp, index, weights["track"], dt_h, objective.head_target_mw)
+    if weights.get("peak"):
+        objective_peak(lp, index, weights["peak"])
+    return lp, index
+
+
+def constraint_feeder_head_limits(
+    lp: LinearProgram, index: ProblemIndex, limits: DispatchLimits
+) -> None:
+    """``-export_max <= head <= import_max`` per period (slacks only to diagnose)."""
+    n = len(index.head)
+    over_import = lp.add_variables("slack_head_import_mw", (n,), 0.0, 0.0)
+    over_export = lp.add_variables("slack_head_export_mw", (n,), 0.0, 0.0)
+    index.slacks.update(head_import=over_import, head_export=over_export)
+    rows = np.arange(n)
+    lp.add_constraints(
+        "constraint_feeder_head_limits",
+        (n,),
+        np.concatenate([rows, rows, rows]),
+        np.concatenate([index.head, over_import, over_export]),
+        np.concatenate([np.ones(n), -np.ones(n), np.ones(n)]),
+        -np.asarray(limits.head_export_max_mw, float),
+        np.asarray(limits.head_import_max_mw, float),
+    )
+
+
+def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest) -> DispatchResult:
+    """Dispatch the fleet, verify every period by AC power flow and correct until feasible.
+
+    Parameters
+    ----------
+    net : pandapowerNet
+        The feeder, with every DER of the fleet present as an sgen or storage element.
+    model : AcModel
+        The compiled AC model of ``net`` (current topology).
+    request : DispatchRequest
+    """
+    if request.formulation not in FORMULATIONS:
+        raise ValueError(f"unknown formulation '{request.formulation}'; use {FORMULATIONS}")
+    start = time.perf_counter()
+    fleet = request.fleet
+    if request.forecast.n_steps != fleet.n_periods:
+        raise ValueError(
+            f"the forecast has {request.forecast.n_steps} steps but the fleet "
+            f"{fleet.n_periods} periods"
+        )
+    der_row = model.bus_lookup[fleet.bus]
+    if (der_row < 0).any():
+        bad = fleet.der_ids[int(np.flatnonzero(der_row < 0)[0])]
+        raise ValueError(f"DER '{bad}' is at a bus that is out of service or de-energized")
+    limits = request.limits
+    network = radial_network(model, net, limits.max_loading_percent)
+    formulation = LinDistFlow(network, fixed_injection_pu(model, request), der_row, limits)
+    lp, index = build_problem(request, formulation)
+    highs = HighsModel(lp)
+    build_s = time.perf_counter() - start
+
+    verify_s = 0.0
+    ac_limits = OperatingLimits(
+        limits.vm_min_pu - request.vm_tolerance_pu,
+        limits.vm_max_pu + request.vm_tolerance_pu,
+        limits.max_loading_percent + request.loading_tolerance_percent,
+    )
+    iteration = 0
+    best: tuple[LpSolution, TimeSeriesResult, int] | None = None
+    last: tuple[LpSolution, TimeSeriesResult, list[Violation]] | None = None
+    previous_p: np.ndarray | None = None
+    while iteration < request.max_iterations:
+        iteration += 1
+        try:
+            solution = highs.solve()
+        except InfeasibleError:
+            if best is not None:  # an AC-feasible schedule exists: keep it
+                break
+            diagnosis = diagnose(highs, lp, index, formulation, model, request)
+            return _infeasible(
+                request,
+                formulation,
+                diagnosis,
+                iteration,
+                build_s,
+                highs.run_s_total,
+                verify_s,
+                time.perf_counter() - start,
+            )
+        verify_start = time.perf_counter()
+        p_mw = solution.values(lp.variables["der_p_mw"])
+        q_mvar = solution.values(lp.variables["der_q_mvar"])
+        ac = run_timeseries(
+            net,
+            _der_profiles(request, p_mw, q_mvar),
+            steps=fleet.n_periods,
+            limits=ac_limits,
+            model=model,
+        )
+        violations = ac.violations()
+        last = (solution, ac, violations)
+        if not violations and (best is None or solution.objective <= best[0].objective):
+            best = (solution, ac, iteration)
+        converged = previous_p is not None and np.abs(p_mw - previous_p).max() < P_TOLERANCE_MW
+        if (not violations and converged) or iteration == request.max_iterations:
+            verify_s += time.perf_counter() - verify_start
+            break
+        # move the linearisation to the AC point, also when feasible: the linear model is
+        # conservative on overvoltage, so correcting it releases needless curtailment
+        voltages = ac.model_voltages_pu
+        assert voltages is not None
+        formulation.apply_ac_correction(
+            highs,
+            lp,
+            formulation.linear_state(solution, lp),
+            np.abs(voltages[:, model.bus_rows]),
+            model.bus_rows,
+            branch_current_pu(model, network.members, voltages),
+            ac.feeder_head_p_mw.to_numpy(),
+        )
+        previous_p = p_mw
+        verify_s += time.perf_counter() - verify_start
+    assert last is not None
+    solve_s = highs.run_s_total
+    if best is not None:
+        solution, ac, _ = best
+        return _result(
+            request,
+            formulation,
+            lp,
+            index,
+            solution,
+            ac,
+            [],
+            iteration,
+            build_s,
+            solve_s,
+            verify_s,
+            time.perf_counter() - start,
+        )
+    solution, ac, violations = last
+    return _result(
+        request,
+        formulation,
+        lp,
+        index,
+        solution,
+        ac,
+        violations,
+        iteration,
+        build_s,
+        solve_s,
+        verify_s,
+        time.perf_counter() - start,
+    )
+
+
+def branch_current_pu(
+    model: AcModel, members: list[np.ndarray], voltages: np.ndarray
+) -> np.ndarray:
+    """Per (merged) branch and period: the larger end current summed over parallels [pu]."""
+    rows = np.concatenate(members)
+    owner = np.repeat(np.arange(len(members)), [len(m) for m in members])
+    columns = np.ascontiguousarray(voltages.T)
+    current = np.maximum(np.abs(model.yf[rows] @ columns), np.abs(model.yt[rows] @ columns))
+    total = np.zeros((len(members), voltages.shape[0]))
+    np.add.at(total, owner, current)
+    return total
+
+
+def diagnose(
+    highs: HighsModel,
+    lp: LinearProgram,
+    index: ProblemIndex,
+    formulation: LinDistFlow,
+    model: AcModel,
+    request: DispatchRequest,
+) -> tuple[LimitRelaxation, ...]:
+    """Re-solve with penalised slacks and list every limit that must give, and by how much."""
+    for family in (
+        "slack_voltage_low_pu2",
+        "slack_voltage_high_pu2",
+        "slack_thermal_pu",
+        "slack_head_import_mw",
+        "slack_head_export_mw",
+    ):
+        columns = lp.variables[family].index()
+        highs.set_col_bounds(columns, 0.0, INF)
+        highs.set_costs(columns, SLACK_PENALTY)
+    try:
+        relaxed = highs.solve()
+    except InfeasibleError as exc:
+        return (
+            LimitRelaxation(
+                f"no relaxation found ({exc.status}): check DER bounds and storage targets",
+                "request",
+                -1,
+                -1,
+                float("nan"),
+                "",
+            ),
+        )
+    found: list[LimitRelaxation] = []
+    network = formulation.network
+    pp_bus = np.full(model.n_bus, -1, dtype=np.int64)
+    pp_bus[model.bus_rows] = model.bus_ids
+    vm_limits = {"voltage_min": request.limits.vm_min_pu, "voltage_max": request.limits.vm_max_pu}
+    for family, limit in (
+        ("slack_voltage_low_pu2", "voltage_min"),
+        ("slack_voltage_high_pu2", "voltage_max"),
+    ):
+        values = relaxed.values(lp.variables[family])
+        for row, period in zip(*np.nonzero(values > 1e-7), strict=True):
+            amount = values[row, period] / (2 * vm_limits[limit])  # d(v^2) -> dv
+            found.append(
+                LimitRelaxation(limit, "bus", int(pp_bus[row]), int(period), float(amount), "pu")
+            )
+    thermal = relaxed.values(lp.variables["slack_thermal_pu"])
+    for branch, period in zip(*np.nonzero(thermal > 1e-7), strict=True):
+        table, element_id = network.element[branch]
+        found.append(
+            LimitRelaxation(
+                "thermal",
+                table,
+                element_id,
+                int(period),
+                float(thermal[branch, period] * network.base_mva),
+                "MVA",
+            )
+        )
+    for family, limit in (
+        ("slack_head_import_mw", "feeder_head_import"),
+        ("slack_head_export_mw", "feeder_head_export"),
+    ):
+        values = relaxed.values(lp.variables[family])
+        for period in np.flatnonzero(values > 1e-7):
+            found.append(
+                LimitRelaxation(limit, "feeder_head", -1, int(period), float(values[period]), "MW")
+            )
+    return tuple(sorted(found, key=lambda r: -r.amount))
+
+
+def _schedule(request: DispatchRequest, p_mw: np.ndarray, q_mvar: np.ndarray) -> pd.DataFrame:
+    fleet = request.fleet
+    n_d, n_t = p_mw.shape
+    available = np.where(fleet.curtailable[:, None], fleet.p_available_mw, p_mw)
+    mode = np.where(
+        fleet.fixed, "fixed", np.where(fleet.is_storage, "storage_setpoint", "active_power_limit")
+    )
+    return pd.DataFrame(
+        {
+            "der_id": np.repeat(fleet.der_ids, n_t),
+            "period": np.tile(np.arange(n_t), n_d),
+            "p_mw": p_mw.ravel(),
+            "q_mvar": q_mvar.ravel(),
+            "p_available_mw": available.ravel(),
+            "curtailed_mw": np.maximum(available - p_mw, 0.0).ravel(),
+            "mode": np.repeat(mode, n_t),
+        }
+    )
+
+
+def _result(
+    request: DispatchRequest,
+    formulation: LinDistFlow,
+    lp: LinearProgram,
+    index: ProblemIndex,
+    solution: LpSolution,
+    ac: TimeSeriesResult,
+    violations: list[Violation],
+    iterations: int,
+    build_s: float,
+    solve_s: float,
+    verify_s: float,
+    total_s: float,
+) -> DispatchResult:
+    fleet = request.fleet
+    p_mw = solution.values(lp.variables["der_p_mw"])
+    q_mvar = solution.values(lp.variables["der_q_mvar"])
+    schedule = _schedule(request, p_mw, q_mvar)
+    loading = pd.concat([ac.line_loading_percent, ac.trafo_loading_percent], axis=1)
+    network = pd.DataFrame(
+        {
+            "min_vm_pu": ac.vm_pu.min(axis=1),
+            "max_vm_pu": ac.vm_pu.max(axis=1),
+            "max_loading_percent": loading.max(axis=1) if loading.shape[1] else 0.0,
+            "feeder_head_p_mw": ac.feeder_head_p_mw,
+            "feeder_head_q_mvar": ac.feeder_head_q_mvar,
+            "losses_mw": ac.losses_mw,
+        }
+    )
+    storage_ids = [fleet.der_ids[i] for i in index.storage]
+    energy = pd.DataFrame(
+        solution.values(lp.variables["storage_energy_mwh"]).T, columns=storage_ids
+    )
+    return DispatchResult(
+        status="optimal",
+        formulation=formulation.name,
+        schedule=schedule,
+        storage_energy_mwh=energy,
+        network=network,
+        ac_feasible=not violations,
+        ac_violations=tuple(violations),
+        iterations=iterations,
+        objective_value=solution.objective,
+        curtailed_mwh=float(schedule.curtailed_mw.sum() * request.dt_h),
+        build_s=build_s,
+        solve_s=solve_s,
+        verify_s=verify_s,
+        total_s=total_s,
+    )
+
+
+def _infeasible(
+    request: DispatchRequest,
+    formulation: LinDistFlow,
+    diagnosis: tuple[LimitRelaxation, ...],
+    iterations: int,
+    build_s: float,
+    solve_s: float,
+    verify_s: float,
+    total_s: float,
+) -> DispatchResult:
+    empty = pd.DataFrame()
+    return DispatchResult(
+        status="infeasible",
+        formulation=formulation.name,
+        schedule=empty,
+        storage_energy_mwh=empty,
+        network=empty,
+        ac_feasible=False,
+        ac_violations=(),
+        iterations=iterations,
+        objective_value=float("nan"),
+        curtailed_mwh=float("nan"),
+        build_s=build_s,
+        solve_s=solve_s,
+        verify_s=verify_s,
+        total_s=total_s,
+        diagnosis=diagnosis,
+    )

@@ -1,0 +1,237 @@
+"""A sparse linear program built from vectorised blocks, solved by HiGHS.
+
+Each ``variable_*`` / ``constraint_*`` function of a formulation adds one *family* at once: a
+block of variables over element x period, or a block of rows given as sparse coefficient
+triplets. Nothing is built per element in Python, so building stays far cheaper than solving
+(measured on a 10,000-DER LinDistFlow LP: Pyomo's build plus persistent-interface set-up took
+~4-5 s against HiGHS's own ~0.25 s solve; see the dispatch benchmark).
+
+Families keep their names and index shapes, so results and slacks map back to elements and
+periods, and a persistent re-solve changes bounds, right-hand sides or costs in place.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+try:
+    import highspy
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f"highspy (HiGHS) cannot be loaded: {exc}. A different HiGHS build loaded earlier in "
+        f"this process (ortools bundles one, and pandapower imports ortools when installed) "
+        f"clashes with highspy's; uninstall ortools or import highspy before pandapower."
+    ) from exc
+from scipy import sparse
+
+INF = highspy.kHighsInf
+
+
+@dataclass(frozen=True)
+class Family:
+    """A named block of variables or rows: ``start`` .. ``start + size`` in ``shape``."""
+
+    name: str
+    start: int
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        """Number of entries."""
+        return int(np.prod(self.shape)) if self.shape else 1
+
+    def index(self) -> np.ndarray:
+        """Global indices of the entries, in ``shape``."""
+        return np.arange(self.start, self.start + self.size).reshape(self.shape)
+
+
+class InfeasibleError(RuntimeError):
+    """HiGHS proved the LP infeasible (or unbounded); no values are read."""
+
+    def __init__(self, status: str) -> None:
+        self.status = status
+        super().__init__(f"the linear program has no optimal solution: HiGHS status {status}")
+
+
+@dataclass
+class LinearProgram:
+    """Minimise ``cost @ x`` subject to ``row_lower <= A x <= row_upper``, bounds on ``x``."""
+
+    col_lower: list[np.ndarray] = field(default_factory=list)
+    col_upper: list[np.ndarray] = field(default_factory=list)
+    cost: list[np.ndarray] = field(default_factory=list)
+    variables: dict[str, Family] = field(default_factory=dict)
+    rows: dict[str, Family] = field(default_factory=dict)
+    _triplets: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    _row_lower: list[np.ndarray] = field(default_factory=list)
+    _row_upper: list[np.ndarray] = field(default_factory=list)
+    n_cols: int = 0
+    n_rows: int = 0
+    objective_constant: float = 0.0
+
+    def add_variables(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        lower: float | np.ndarray = -INF,
+        upper: float | np.ndarray = INF,
+        cost: float | np.ndarray = 0.0,
+    ) -> np.ndarray:
+        """Add a family of variables; returns their indices in ``shape``."""
+        if name in self.variables:
+            raise ValueError(f"variable family '{name}' exists already")
+        family = Family(name, self.n_cols, shape)
+        self.variables[name] = family
+        self.col_lower.append(np.broadcast_to(np.asarray(lower, float), shape).ravel().copy())
+        self.col_upper.append(np.broadcast_to(np.asarray(upper, float), shape).ravel().copy())
+        self.cost.append(np.broadcast_to(np.asarray(cost, float), shape).ravel().copy())
+        self.n_cols += family.size
+        return family.index()
+
+    def add_constraints(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        rows: np.ndarray,
+        cols: np.ndarray,
+        values: np.ndarray,
+        lower: float | np.ndarray = -INF,
+        upper: float | np.ndarray = INF,
+    ) -> np.ndarray:
+        """Add a family of rows ``lower <= sum(values * x[cols]) <= upper``.
+
+        ``rows`` are positions 0..prod(shape)-1 within the family (flattened ``shape``);
+        triplets with the same (row, col) are summed.
+        """
+        if name in self.rows:
+            raise ValueError(f"constraint family '{name}' exists already")
+        family = Family(name, self.n_rows, shape)
+        self.rows[name] = family
+        rows = np.asarray(rows, dtype=np.int64).ravel()
+        cols = np.asarray(cols, dtype=np.int64).ravel()
+        values = np.asarray(values, dtype=float).ravel()
+        if not (len(rows) == len(cols) == len(values)):
+            raise ValueError(f"constraint family '{name}': triplet lengths differ")
+        if len(rows) and (rows.min() < 0 or rows.max() >= family.size):
+            raise ValueError(f"constraint family '{name}': row position outside {shape}")
+        keep = values != 0.0
+        self._triplets.append((rows[keep] + family.start, cols[keep], values[keep]))
+        self._row_lower.append(np.broadcast_to(np.asarray(lower, float), shape).ravel().copy())
+        self._row_upper.append(np.broadcast_to(np.asarray(upper, float), shape).ravel().copy())
+        self.n_rows += family.size
+        return family.index()
+
+    def matrix(self) -> sparse.csc_matrix:
+        """The constraint matrix ``A`` (rows x columns)."""
+        if not self._triplets:
+            return sparse.csc_matrix((self.n_rows, self.n_cols))
+        rows, cols, values = (np.concatenate(part) for part in zip(*self._triplets, strict=True))
+        return sparse.csc_matrix((values, (rows, cols)), shape=(self.n_rows, self.n_cols))
+
+    def row_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper row bounds."""
+        return _cat(self._row_lower), _cat(self._row_upper)
+
+    def col_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Lower and upper variable bounds."""
+        return _cat(self.col_lower), _cat(self.col_upper)
+
+
+def _flatten(index: np.ndarray, *values: float | np.ndarray) -> tuple[np.ndarray, ...]:
+    """Indices and values broadcast to the shape of ``index``, flattened for HiGHS."""
+    shape = np.shape(index)
+    flat = [np.broadcast_to(np.asarray(v, float), shape).ravel().copy() for v in values]
+    return (np.asarray(index, dtype=np.int32).ravel(), *flat)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
+@dataclass(frozen=True)
+class LpSolution:
+    """Primal values, row duals and timing of one solve."""
+
+    x: np.ndarray
+    row_dual: np.ndarray
+    objective: float
+    status: str
+    solve_s: float  # HiGHS's own run time [s]
+
+    def values(self, family: Family) -> np.ndarray:
+        """Values of a variable family in its shape."""
+        return self.x[family.start : family.start + family.size].reshape(family.shape)
+
+    def duals(self, family: Family) -> np.ndarray:
+        """Duals of a row family in its shape."""
+        return self.row_dual[family.start : family.start + family.size].reshape(family.shape)
+
+
+class HighsModel:
+    """A live HiGHS model of a :class:`LinearProgram`, for solves and in-place updates."""
+
+    def __init__(self, lp: LinearProgram, *, time_limit_s: float = 600.0) -> None:
+        self.lp = lp
+        self.run_s_total = 0.0  # HiGHS run time of every solve so far, failed ones included
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        self.highs.setOptionValue("time_limit", float(time_limit_s))
+        model = highspy.HighsLp()
+        matrix = lp.matrix()
+        model.num_col_ = lp.n_cols
+        model.num_row_ = lp.n_rows
+        model.col_cost_ = _cat(lp.cost)
+        model.col_lower_, model.col_upper_ = lp.col_bounds()
+        model.row_lower_, model.row_upper_ = lp.row_bounds()
+        model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        model.a_matrix_.start_ = matrix.indptr
+        model.a_matrix_.index_ = matrix.indices
+        model.a_matrix_.value_ = matrix.data
+        status = self.highs.passModel(model)
+        if status == highspy.HighsStatus.kError:
+            raise RuntimeError("HiGHS rejected the linear program (passModel error)")
+
+    def set_option(self, name: str, value: bool | int | float | str) -> None:
+        """Set a HiGHS option (e.g. ``"solver"`` to ``"ipm"``)."""
+        self.highs.setOptionValue(name, value)
+
+    def set_col_bounds(
+        self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
+    ) -> None:
+        """Change variable bounds in place."""
+        flat, low, high = _flatten(index, lower, upper)
+        self.highs.changeColsBounds(len(flat), flat, low, high)
+
+    def set_row_bounds(
+        self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
+    ) -> None:
+        """Change row bounds (right-hand sides) in place."""
+        flat, low, high = _flatten(index, lower, upper)
+        self.highs.changeRowsBounds(len(flat), flat, low, high)  # type: ignore[attr-defined]
+
+    def set_costs(self, index: np.ndarray, cost: float | np.ndarray) -> None:
+        """Change objective coefficients in place."""
+        flat, values = _flatten(index, cost)
+        self.highs.changeColsCost(len(flat), flat, values)
+
+    def solve(self) -> LpSolution:
+        """Run HiGHS; raise :class:`InfeasibleError` unless the status is optimal."""
+        start = time.perf_counter()
+        self.highs.run()
+        elapsed = time.perf_counter() - start
+        self.run_s_total += elapsed
+        status = self.highs.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise InfeasibleError(self.highs.modelStatusToString(status))
+        solution = self.highs.getSolution()
+        return LpSolution(
+            x=np.asarray(solution.col_value),
+            row_dual=np.asarray(solution.row_dual),
+            objective=float(self.highs.getInfo().objective_function_value)
+            + self.lp.objective_constant,
+            status="optimal",
+            solve_s=elapsed,
+        )

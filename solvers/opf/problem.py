@@ -1,0 +1,338 @@
+"""The dispatch problem: inputs, DER constraint families and objectives shared by formulations.
+
+A dispatch is a short list of calls (see :func:`build_problem`)::
+
+    variable_der_power; variable_storage; variable_feeder_head; variable_limit_slacks
+    formulation.variable_network; formulation.constraint_network (balance, voltage drop,
+        voltage band, branch thermal limits, feeder head)
+    constraint_der_power_factor; constraint_der_apparent_power; constraint_storage_energy;
+    constraint_der_ramp; constraint_feeder_head_limits; constraint_shared_curtailment
+    objective_*
+
+Each family is added once over element x period; elements a family does not apply to are
+masked out of its index, never looped over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from solvers.opf.fleet import DerFleet
+from solvers.opf.lp import INF, LinearProgram
+
+#: cost per unit of limit violation when diagnosing an infeasible request [per pu / MW / MVA]
+SLACK_PENALTY = 1e4
+#: small cost on battery throughput so that storage does not cycle without purpose [per MWh]
+STORAGE_THROUGHPUT_COST = 1e-3
+#: facets of the apparent-power circle polygons (inscribed: never exceeds a rating)
+DER_CIRCLE_FACETS = 16
+OBJECTIVES = ("curtailment", "cost", "track", "peak")
+
+
+@dataclass(frozen=True)
+class DispatchLimits:
+    """Network limits of one dispatch request.
+
+    Attributes
+    ----------
+    vm_min_pu, vm_max_pu : float
+        Voltage band [pu].
+    max_loading_percent : float
+        Thermal limit of lines and transformers [%].
+    head_import_max_mw, head_export_max_mw : numpy.ndarray
+        Per-period limits on power drawn from / fed back to the upstream grid [MW] (inf: none).
+    """
+
+    vm_min_pu: float
+    vm_max_pu: float
+    max_loading_percent: float
+    head_import_max_mw: np.ndarray
+    head_export_max_mw: np.ndarray
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Weights of the combinable objectives.
+
+    ``curtailment`` [per MWh curtailed], ``cost`` [per currency unit of
+    ``price_per_mwh * import``], ``track`` [per MWh off the feeder-head target], ``peak``
+    [per MW of the highest import]. ``share_curtailment`` curtails every curtailable DER by the
+    same fraction of its available power in each period.
+    """
+
+    weights: dict[str, float] = field(default_factory=lambda: {"curtailment": 1.0})
+    price_per_mwh: np.ndarray | None = None
+    head_target_mw: np.ndarray | None = None
+    share_curtailment: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = set(self.weights) - set(OBJECTIVES)
+        if unknown:
+            raise ValueError(f"unknown objective(s) {sorted(unknown)}; choose from {OBJECTIVES}")
+        if self.weights.get("cost") and self.price_per_mwh is None:
+            raise ValueError("objective 'cost' needs a price series (price_per_mwh)")
+        if self.weights.get("track") and self.head_target_mw is None:
+            raise ValueError("objective 'track' needs a feeder-head target (head_target_mw)")
+
+
+@dataclass
+class ProblemIndex:
+    """Indices of the variable families of a built problem (DER x period etc.)."""
+
+    p: np.ndarray
+    q: np.ndarray
+    head: np.ndarray
+    storage: np.ndarray  # positions of storage DERs in the fleet
+    p_charge: np.ndarray
+    p_discharge: np.ndarray
+    energy: np.ndarray
+    slacks: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def variable_der_power(lp: LinearProgram, fleet: DerFleet) -> tuple[np.ndarray, np.ndarray]:
+    """``p`` [MW] and ``q`` [MVAr] per DER and period; fixed DERs pinned to their set-points."""
+    fixed = fleet.fixed[:, None]
+    p_lower = np.where(fixed, fleet.p_fixed_mw, fleet.p_min_mw)
+    p_upper = np.where(fixed, fleet.p_fixed_mw, fleet.p_max_mw)
+    q_lower = np.where(fixed, fleet.q_fixed_mvar, fleet.q_min_mvar[:, None])
+    q_upper = np.where(fixed, fleet.q_fixed_mvar, fleet.q_max_mvar[:, None])
+    shape = (fleet.n_der, fleet.n_periods)
+    p = lp.add_variables("der_p_mw", shape, p_lower, p_upper)
+    q = lp.add_variables("der_q_mvar", shape, q_lower, q_upper)
+    return p, q
+
+
+def variable_storage(
+    lp: LinearProgram, fleet: DerFleet, p: np.ndarray, dt_h: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Charge, discharge [MW] and stored energy [MWh] of storage DERs, tied to their ``p``."""
+    storage = np.flatnonzero(fleet.is_storage & ~fleet.fixed)
+    shape = (len(storage), fleet.n_periods)
+    charge_max = np.maximum(-fleet.p_min_mw[storage], 0.0)
+    discharge_max = np.maximum(fleet.p_max_mw[storage], 0.0)
+    p_charge = lp.add_variables(
+        "storage_p_charge_mw", shape, 0.0, charge_max, cost=STORAGE_THROUGHPUT_COST * dt_h
+    )
+    p_discharge = lp.add_variables(
+        "storage_p_discharge_mw", shape, 0.0, discharge_max, cost=STORAGE_THROUGHPUT_COST * dt_h
+    )
+    e_lower = np.repeat(fleet.e_min_mwh[storage, None], fleet.n_periods, axis=1)
+    e_upper = np.repeat(fleet.e_max_mwh[storage, None], fleet.n_periods, axis=1)
+    if shape[1]:
+        e_lower[:, -1] = np.maximum(e_lower[:, -1], fleet.e_final_min_mwh[storage])
+    energy = lp.add_variables("storage_energy_mwh", shape, e_lower, e_upper)
+    # p = p_discharge - p_charge
+    n = p_charge.size
+    rows = np.arange(n)
+    lp.add_constraints(
+        "constraint_storage_power",
+        shape,
+        np.concatenate([rows, rows, rows]),
+        np.concatenate([p[storage].ravel(), p_discharge.ravel(), p_charge.ravel()]),
+        np.concatenate([np.ones(n), -np.ones(n), np.ones(n)]),
+        0.0,
+        0.0,
+    )
+    return storage, p_charge, p_discharge, energy
+
+
+def constraint_storage_energy(
+    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex, dt_h: float
+) -> None:
+    """``e[t] - e[t-1] - dt (eta_c p_charge - p_discharge / eta_d) = 0``, ``e[-1] = e_initial``."""
+    storage = index.storage
+    shape = index.energy.shape
+    if not index.energy.size:
+        return
+    eta_c = np.repeat(fleet.charge_efficiency[storage, None], shape[1], axis=1)
+    eta_d = np.repeat(fleet.discharge_efficiency[storage, None], shape[1], axis=1)
+    rows = np.arange(index.energy.size).reshape(shape)
+    parts_rows = [rows.ravel(), rows.ravel(), rows.ravel(), rows[:, 1:].ravel()]
+    parts_cols = [
+        index.energy.ravel(),
+        index.p_charge.ravel(),
+        index.p_discharge.ravel(),
+        index.energy[:, :-1].ravel(),
+    ]
+    parts_vals = [
+        np.ones(rows.size),
+        (-dt_h * eta_c).ravel(),
+        (dt_h / eta_d).ravel(),
+        -np.ones(rows[:, 1:].size),
+    ]
+    rhs = np.zeros(shape)
+    rhs[:, 0] = fleet.e_initial_mwh[storage]
+    lp.add_constraints(
+        "constraint_storage_energy",
+        shape,
+        np.concatenate(parts_rows),
+        np.concatenate(parts_cols),
+        np.concatenate(parts_vals),
+        rhs,
+        rhs,
+    )
+
+
+def constraint_der_power_factor(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
+    """``|q| <= tan(acos(pf_min)) * p`` for generating DERs (storage: circle only)."""
+    active = np.flatnonzero(~fleet.is_storage & ~fleet.fixed)
+    if not len(active):
+        return
+    shape = (len(active), fleet.n_periods, 2)
+    n = len(active) * fleet.n_periods
+    tan = np.repeat(fleet.tan_phi_max[active], fleet.n_periods)
+    p = index.p[active].ravel()
+    q = index.q[active].ravel()
+    upper_rows = np.arange(n) * 2
+    lower_rows = upper_rows + 1
+    lp.add_constraints(
+        "constraint_der_power_factor",
+        shape,
+        np.concatenate([upper_rows, upper_rows, lower_rows, lower_rows]),
+        np.concatenate([q, p, q, p]),
+        np.concatenate([np.ones(n), -tan, -np.ones(n), -tan]),
+        -INF,
+        0.0,
+    )
+
+
+def constraint_der_apparent_power(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
+    """``p cos(a) + q sin(a) <= S cos(pi / A)`` on A facets: the inscribed circle polygon.
+
+    Masked to DERs whose bounds can reach their rating.
+    """
+    reach = np.hypot(
+        np.abs(np.vstack([fleet.p_min_mw.min(axis=1), fleet.p_max_mw.max(axis=1)])).max(axis=0),
+        np.maximum(-fleet.q_min_mvar, fleet.q_max_mvar),
+    )
+    active = np.flatnonzero(
+        ~fleet.fixed & (reach > fleet.s_rated_mva * np.cos(np.pi / DER_CIRCLE_FACETS))
+    )
+    if not len(active):
+        return
+    angles = 2 * np.pi * np.arange(DER_CIRCLE_FACETS) / DER_CIRCLE_FACETS
+    shape = (len(active), fleet.n_periods, DER_CIRCLE_FACETS)
+    rows = np.arange(int(np.prod(shape))).reshape(shape)
+    p = np.broadcast_to(index.p[active][:, :, None], shape)
+    q = np.broadcast_to(index.q[active][:, :, None], shape)
+    cos = np.broadcast_to(np.cos(angles), shape)
+    sin = np.broadcast_to(np.sin(angles), shape)
+    rhs = np.broadcast_to(
+        (fleet.s_rated_mva[active] * np.cos(np.pi / DER_CIRCLE_FACETS))[:, None, None], shape
+    )
+    lp.add_constraints(
+        "constraint_der_apparent_power",
+        shape,
+        np.concatenate([rows.ravel(), rows.ravel()]),
+        np.concatenate([p.ravel(), q.ravel()]),
+        np.concatenate([cos.ravel(), sin.ravel()]),
+        -INF,
+        rhs,
+    )
+
+
+def constraint_der_ramp(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
+    """``|p[t] - p[t-1]| <= ramp`` for DERs with a ramp limit."""
+    active = np.flatnonzero(np.isfinite(fleet.ramp_mw_per_period) & ~fleet.fixed)
+    if not len(active) or fleet.n_periods < 2:
+        return
+    shape = (len(active), fleet.n_periods - 1)
+    rows = np.arange(int(np.prod(shape)))
+    now = index.p[active][:, 1:].ravel()
+    before = index.p[active][:, :-1].ravel()
+    limit = np.repeat(fleet.ramp_mw_per_period[active], shape[1])
+    lp.add_constraints(
+        "constraint_der_ramp",
+        shape,
+        np.concatenate([rows, rows]),
+        np.concatenate([now, before]),
+        np.concatenate([np.ones(len(rows)), -np.ones(len(rows))]),
+        -limit,
+        limit,
+    )
+
+
+def constraint_shared_curtailment(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
+    """Every curtailable DER keeps the same fraction ``1 - c[t]`` of its available power."""
+    active = np.flatnonzero(fleet.curtailable & ~fleet.fixed)
+    if not len(active):
+        return
+    share = lp.add_variables("curtailed_share", (fleet.n_periods,), 0.0, 1.0)
+    shape = (len(active), fleet.n_periods)
+    rows = np.arange(int(np.prod(shape)))
+    available = fleet.p_available_mw[active]
+    lp.add_constraints(
+        "constraint_shared_curtailment",
+        shape,
+        np.concatenate([rows, rows]),
+        np.concatenate([index.p[active].ravel(), np.tile(share, len(active))]),
+        np.concatenate([np.ones(len(rows)), available.ravel()]),
+        available,
+        available,
+    )
+
+
+def objective_curtailment(
+    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex, weight: float, dt_h: float
+) -> None:
+    """Minimise curtailed energy ``sum (p_available - p) dt`` [MWh]."""
+    _add_cost(lp, index.p[fleet.curtailable], -weight * dt_h)
+    lp.objective_constant += weight * dt_h * float(fleet.p_available_mw[fleet.curtailable].sum())
+
+
+def objective_cost(
+    lp: LinearProgram, index: ProblemIndex, weight: float, dt_h: float, price_per_mwh: np.ndarray
+) -> None:
+    """Minimise the cost of the energy drawn from the upstream grid at ``price_per_mwh``."""
+    _add_cost(lp, index.head, weight * dt_h * np.asarray(price_per_mwh, float))
+
+
+def objective_track(
+    lp: LinearProgram, index: ProblemIndex, weight: float, dt_h: float, target_mw: np.ndarray
+) -> None:
+    """Minimise ``sum |head - target| dt`` for the ADMS's feeder-head target."""
+    n = len(index.head)
+    above = lp.add_variables("track_above_mw", (n,), 0.0, INF, cost=weight * dt_h)
+    below = lp.add_variables("track_below_mw", (n,), 0.0, INF, cost=weight * dt_h)
+    rows = np.arange(n)
+    target = np.asarray(target_mw, float)
+    lp.add_constraints(
+        "constraint_track_target",
+        (n,),
+        np.concatenate([rows, rows, rows]),
+        np.concatenate([index.head, above, below]),
+        np.concatenate([np.ones(n), -np.ones(n), np.ones(n)]),
+        target,
+        target,
+    )
+
+
+def objective_peak(lp: LinearProgram, index: ProblemIndex, weight: float) -> None:
+    """Minimise the highest feeder-head import over the horizon."""
+    n = len(index.head)
+    peak = lp.add_variables("peak_import_mw", (1,), -INF, INF, cost=weight)
+    rows = np.arange(n)
+    lp.add_constraints(
+        "constraint_peak",
+        (n,),
+        np.concatenate([rows, rows]),
+        np.concatenate([index.head, np.repeat(peak, n)]),
+        np.concatenate([np.ones(n), -np.ones(n)]),
+        -INF,
+        0.0,
+    )
+
+
+def _add_cost(lp: LinearProgram, columns: np.ndarray, cost: float | np.ndarray) -> None:
+    flat = np.asarray(columns, dtype=np.int64).ravel()
+    if not len(flat):
+        return
+    costs = np.concatenate(lp.cost)
+    np.add.at(costs, flat, np.broadcast_to(np.asarray(cost, float), np.shape(columns)).ravel())
+    # rewrite the per-family cost arrays
+    start = 0
+    for position, part in enumerate(lp.cost):
+        lp.cost[position] = costs[start : start + len(part)]
+        start += len(part)

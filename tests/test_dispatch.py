@@ -1,0 +1,258 @@
+"""Network-constrained dispatch (LinDistFlow + HiGHS), verified by an independent AC power flow.
+
+Cases on Baran & Wu 33-bus with added PV at the lateral ends and a community battery
+(scenarios/baran_wu_pv.csv), on CIGRE MV with DER and on SimBench MV rural.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+import pytest
+
+from gridderms.ders.capability import ReactiveCapability
+from gridderms.ders.inventory import feeder_inventory, read_der_file
+from gridderms.ders.records import DerRecord, EvCharger, PvSystem
+from gridderms.dispatch.horizon import Horizon
+from gridderms.dispatch.service import HeadLimits, dispatch_feeder
+from network_models.loaders import load_feeder
+from solvers.limits import OperatingLimits
+from solvers.opf.problem import Objective
+from solvers.powerflow import run_powerflow
+
+SCENARIO = Path(__file__).parents[1] / "scenarios" / "baran_wu_pv.csv"
+VM_TOL_PU = 1e-3  # the dispatch's AC tolerance
+NOON = Horizon(pd.Timestamp("2026-06-21 12:00"), 1, 60)
+DAY = Horizon(pd.Timestamp("2026-06-21 00:00"), 24, 60)
+BARAN_WU_BAND = OperatingLimits(0.90, 1.05, 100.0)  # Baran-Wu sits at 0.913 pu unloaded by DER
+
+
+def _big_pv(ders: list[DerRecord], p_mw: float = 3.5) -> list[DerRecord]:
+    """The scenario with 3.5 MW PV at the ends of laterals 1 and 3 (overvoltage at noon)."""
+    bigger = {
+        "p_nameplate_mw": p_mw,
+        "p_available_mw": p_mw,
+        "reactive": ReactiveCapability(s_rated_mva=1.1 * p_mw, pf_min=0.9, ieee1547_category="B"),
+    }
+    return [d.model_copy(update=bigger) if d.der_id in ("pv-17", "pv-32") else d for d in ders]
+
+
+def _ac_check(feeder, ders, result, period: int, load_scaling: float):
+    """Independent check: pandapower.runpp with the schedule written into the net's tables."""
+    net = copy.deepcopy(feeder.net)
+    net.load["scaling"] = load_scaling
+    rows = result.schedule[result.schedule.period == period].set_index("der_id")
+    for der in ders:
+        p_mw, q_mvar = rows.loc[der.der_id, ["p_mw", "q_mvar"]]
+        if der.der_type == "battery":
+            pp.create_storage(net, der.bus, p_mw=-p_mw, q_mvar=-q_mvar, max_e_mwh=1.0)
+        else:
+            pp.create_sgen(net, der.bus, p_mw=p_mw, q_mvar=q_mvar)
+    return run_powerflow(net, limits=BARAN_WU_BAND)
+
+
+@pytest.fixture(scope="module")
+def baran_wu(cache_dir):
+    return load_feeder("baran-wu-33", cache_dir=cache_dir)
+
+
+def test_overvoltage_is_removed_with_little_curtailment(baran_wu) -> None:
+    ders = _big_pv(read_der_file(SCENARIO))
+    result = dispatch_feeder(baran_wu, ders, NOON, limits=BARAN_WU_BAND)
+    assert result.status == "optimal" and result.ac_feasible
+    # without dispatch the same PV drives the feeder end to ~1.18 pu
+    uncontrolled = result.schedule.assign(p_mw=result.schedule.p_available_mw, q_mvar=0.0)
+    before = _ac_check(
+        baran_wu, ders, result.__class__(**{**result.__dict__, "schedule": uncontrolled}), 0, 0.6
+    )
+    assert before.max_vm_pu > 1.15
+    after = _ac_check(baran_wu, ders, result, 0, 0.6)  # the synthetic 1-period load is 0.6 x
+    assert after.max_vm_pu <= BARAN_WU_BAND.vm_max_pu + VM_TOL_PU
+    assert after.max_vm_pu == pytest.approx(result.network.max_vm_pu.iloc[0], abs=1e-6)
+    # least curtailment: the limit binds, and reactive absorption alone suffices here
+    assert after.max_vm_pu > BARAN_WU_BAND.vm_max_pu - VM_TOL_PU
+    assert result.curtailed_mwh == pytest.approx(0.0, abs=1e-6)
+    pv = result.schedule[result.schedule.der_id.isin(["pv-17", "pv-32"])]
+    assert (pv.q_mvar < -0.5).all()
+
+
+def test_tighter_band_needs_curtailment_and_ac_confirms_it(baran_wu) -> None:
+    ders = _big_pv(read_der_file(SCENARIO))
+    limits = OperatingLimits(0.90, 1.03, 100.0)
+    result = dispatch_feeder(baran_wu, ders, NOON, limits=limits)
+    assert result.status == "optimal" and result.ac_feasible
+    after = _ac_check(baran_wu, ders, result, 0, 0.6)
+    assert limits.vm_max_pu - VM_TOL_PU < after.max_vm_pu <= limits.vm_max_pu + VM_TOL_PU
+    available = result.schedule.p_available_mw.sum()
+    assert 0.0 < result.curtailed_mwh < 0.05 * available
+
+
+def test_sharing_curtailment_costs_more_than_least_curtailment(baran_wu) -> None:
+    ders = _big_pv(read_der_file(SCENARIO))
+    limits = OperatingLimits(0.90, 1.03, 100.0)
+    least = dispatch_feeder(baran_wu, ders, NOON, limits=limits)
+    shared = dispatch_feeder(
+        baran_wu, ders, NOON, limits=limits, objective=Objective(share_curtailment=True)
+    )
+    assert least.ac_feasible and shared.ac_feasible
+    assert shared.curtailed_mwh >= least.curtailed_mwh - 1e-6
+    pv = shared.schedule[shared.schedule.p_available_mw > 0]
+    fractions = (pv.curtailed_mw / pv.p_available_mw).to_numpy()
+    assert np.ptp(fractions) < 1e-6 and fractions[0] > 0  # the same share everywhere
+
+
+def test_battery_state_of_charge_stays_in_bounds_and_returns_to_target(baran_wu) -> None:
+    ders = read_der_file(SCENARIO)
+    # peak shaving gives the battery a reason to move: charge off-peak, discharge at the peak
+    objective = Objective(weights={"curtailment": 1.0, "peak": 1.0})
+    result = dispatch_feeder(baran_wu, ders, DAY, limits=BARAN_WU_BAND, objective=objective)
+    assert result.status == "optimal" and result.ac_feasible
+    battery = next(d for d in ders if d.der_id == "bat-14")
+    energy = result.storage_energy_mwh["bat-14"].to_numpy()
+    assert energy.min() >= battery.e_min_mwh - 1e-6
+    assert energy.max() <= battery.e_max_mwh + 1e-6
+    assert energy[-1] >= battery.e_initial_mwh - 1e-6
+    assert energy.max() - energy.min() > 0.1  # it is used (charged from midday PV)
+    # the trajectory follows the dispatched power and the efficiencies
+    p_mw = result.schedule[result.schedule.der_id == "bat-14"].p_mw.to_numpy()
+    charge, discharge = np.maximum(-p_mw, 0), np.maximum(p_mw, 0)
+    change = charge * battery.charge_efficiency - discharge / battery.discharge_efficiency
+    expected = battery.e_initial_mwh + np.cumsum(change * DAY.dt_h)
+    assert energy == pytest.approx(expected, abs=1e-6)
+
+
+def test_ev_energy_is_delivered_by_departure(baran_wu) -> None:
+    ev = EvCharger(
+        der_id="ev-depot",
+        name="Depot",
+        bus=20,
+        der_type="ev_charger",
+        reactive=ReactiveCapability(s_rated_mva=0.2, pf_min=0.95, ieee1547_category="A"),
+        p_max_mw=0.15,
+        energy_need_mwh=0.9,
+        arrival=datetime(2026, 6, 21, 1, tzinfo=UTC),
+        departure=datetime(2026, 6, 21, 9, tzinfo=UTC),
+    )
+    ders = [*read_der_file(SCENARIO), ev]
+    result = dispatch_feeder(baran_wu, ders, DAY, limits=BARAN_WU_BAND)
+    assert result.status == "optimal" and result.ac_feasible
+    p_mw = result.schedule[result.schedule.der_id == "ev-depot"].p_mw.to_numpy()
+    assert (p_mw <= 1e-9).all()  # charging only
+    assert np.abs(p_mw[:1]).max() < 1e-9 and np.abs(p_mw[9:]).max() < 1e-9  # only when parked
+    assert -p_mw[1:9].sum() * DAY.dt_h == pytest.approx(0.9, abs=1e-6)
+
+
+def test_locked_out_der_keeps_its_setpoint_and_others_curtail(baran_wu) -> None:
+    ders = _big_pv(read_der_file(SCENARIO))
+    ders = [
+        d.model_copy(update={"status": "locked_out"}) if d.der_id == "pv-24" else d for d in ders
+    ]
+    free = dispatch_feeder(
+        baran_wu, _big_pv(read_der_file(SCENARIO)), NOON, limits=OperatingLimits(0.90, 1.03, 100.0)
+    )
+    result = dispatch_feeder(baran_wu, ders, NOON, limits=OperatingLimits(0.90, 1.03, 100.0))
+    assert result.status == "optimal" and result.ac_feasible
+    rows = result.schedule.set_index("der_id")
+    locked = next(d for d in ders if d.der_id == "pv-24")
+    assert isinstance(locked, PvSystem)
+    assert rows.loc["pv-24", "mode"] == "fixed"
+    assert rows.loc["pv-24", "q_mvar"] == 0.0
+    noon_share = float(np.sin(np.pi * 6.5 / 12.0))  # clear-sky bell at 12:30
+    assert rows.loc["pv-24", "p_mw"] == pytest.approx(locked.p_available_mw * noon_share)
+    # the others make up for the reactive support pv-24 no longer gives
+    assert result.curtailed_mwh >= free.curtailed_mwh - 1e-6
+
+
+def test_locked_out_der_that_alone_breaks_a_limit_is_diagnosed(baran_wu) -> None:
+    ders = [
+        d.model_copy(update={"status": "locked_out"}) if d.der_id == "pv-17" else d
+        for d in _big_pv(read_der_file(SCENARIO))
+    ]
+    result = dispatch_feeder(baran_wu, ders, NOON, limits=BARAN_WU_BAND)
+    assert result.status == "infeasible"
+    worst = result.diagnosis[0]
+    assert (worst.limit, worst.element, worst.element_id) == ("voltage_max", "bus", 17)
+    assert worst.amount > 0.05
+
+
+def test_operator_override_is_held(baran_wu) -> None:
+    from gridderms.dispatch.fleet import attach_elements, build_fleet  # noqa: F401
+
+    ders = read_der_file(SCENARIO)
+    horizon = Horizon(pd.Timestamp("2026-06-21 10:00"), 3, 60)
+    result = dispatch_feeder(
+        baran_wu, ders, horizon, limits=BARAN_WU_BAND, overrides={"bat-14": (0.3, 0.05)}
+    )
+    rows = result.schedule[result.schedule.der_id == "bat-14"]
+    assert rows.p_mw.to_numpy() == pytest.approx([0.3, 0.3, 0.3])
+    assert rows.q_mvar.to_numpy() == pytest.approx([0.05, 0.05, 0.05])
+
+
+def test_infeasible_request_returns_a_diagnosis_not_a_schedule(baran_wu) -> None:
+    result = dispatch_feeder(baran_wu, read_der_file(SCENARIO), DAY)  # 0.95 pu floor at night
+    assert result.status == "infeasible" and not result.ac_feasible
+    assert result.schedule.empty
+    limits = {(d.limit, d.element) for d in result.diagnosis}
+    assert limits == {("voltage_min", "bus")}
+    night = {d.period for d in result.diagnosis}
+    assert {0, 1, 2, 3, 4, 5} <= night and not night & {10, 11, 12, 13}
+    worst = result.diagnosis[0]
+    # Baran-Wu's weakest bus (index 32 at the end of lateral 3 or 17 on lateral 1)
+    assert worst.element_id in (17, 32) and 0.005 < worst.amount < 0.05
+
+
+def test_feeder_head_import_limit_is_diagnosed(baran_wu) -> None:
+    result = dispatch_feeder(
+        baran_wu,
+        read_der_file(SCENARIO),
+        DAY,
+        limits=BARAN_WU_BAND,
+        head=HeadLimits(import_max_mw=1.0),
+    )
+    assert result.status == "infeasible"
+    assert {d.limit for d in result.diagnosis} == {"feeder_head_import"}
+    assert all(d.unit == "MW" and d.amount > 0 for d in result.diagnosis)
+
+
+def test_thermal_limit_is_respected_by_ac(cache_dir) -> None:
+    feeder = load_feeder("cigre-mv-der", cache_dir=cache_dir)
+    ders = list(feeder_inventory(feeder))
+    ders = [
+        d.model_copy(update={"curtailable": True}) if d.der_type in ("pv", "generator") else d
+        for d in ders
+    ]
+    # a 6 MW wind park at bus 7 overloads the lines towards the substation
+    wind = ders[8].model_copy(
+        update={
+            "p_max_mw": 6.0,
+            "p_available_mw": 6.0,
+            "reactive": ReactiveCapability(s_rated_mva=6.6, pf_min=0.9, ieee1547_category="B"),
+        }
+    )
+    ders[8] = wind
+    horizon = Horizon(pd.Timestamp("2026-06-21 03:00"), 1, 60)  # night: light load
+    limits = OperatingLimits(0.95, 1.05, 60.0)
+    result = dispatch_feeder(feeder, ders, horizon, limits=limits)
+    assert result.status == "optimal" and result.ac_feasible
+    assert result.network.max_loading_percent.iloc[0] <= 60.0 + 0.5
+    assert result.curtailed_mwh > 0.0
+
+
+def test_simbench_mv_rural_day_dispatch_has_no_ac_violations(cache_dir) -> None:
+    feeder = load_feeder("1-MV-rural--0-sw", cache_dir=cache_dir)
+    ders = [
+        d.model_copy(update={"curtailable": True}) if d.der_type in ("pv", "generator") else d
+        for d in feeder_inventory(feeder)
+    ]
+    horizon = Horizon(pd.Timestamp("2016-06-21"), 24, 15)
+    result = dispatch_feeder(
+        feeder, ders, horizon, limits=OperatingLimits(0.95, 1.04, 80.0), start_step=96 * 172
+    )
+    assert result.status == "optimal" and result.ac_feasible, result.ac_violations[:3]
+    assert result.network.max_vm_pu.max() <= 1.04 + VM_TOL_PU
+    assert result.network.max_loading_percent.max() <= 80.0 + 0.5
