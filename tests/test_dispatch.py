@@ -256,3 +256,55 @@ def test_simbench_mv_rural_day_dispatch_has_no_ac_violations(cache_dir) -> None:
     assert result.status == "optimal" and result.ac_feasible, result.ac_violations[:3]
     assert result.network.max_vm_pu.max() <= 1.04 + VM_TOL_PU
     assert result.network.max_loading_percent.max() <= 80.0 + 0.5
+
+
+@pytest.mark.parametrize("limit_pu", [1.05, 1.03])
+def test_linearized_ac_meets_the_limit_and_curtails_no_more_than_lindistflow(
+    baran_wu, limit_pu
+) -> None:
+    ders = _big_pv(read_der_file(SCENARIO))
+    limits = OperatingLimits(0.90, limit_pu, 100.0)
+    lin_ac = dispatch_feeder(baran_wu, ders, NOON, limits=limits, formulation="linearized-ac")
+    ldf = dispatch_feeder(baran_wu, ders, NOON, limits=limits, formulation="lindistflow")
+    assert lin_ac.status == "optimal" and lin_ac.ac_feasible
+    after = _ac_check(baran_wu, ders, lin_ac, 0, 0.6)
+    assert after.max_vm_pu <= limit_pu + VM_TOL_PU
+    # re-linearising at each AC point finds at least as good a schedule (tolerance: 1 kWh)
+    assert lin_ac.curtailed_mwh <= ldf.curtailed_mwh + 1e-3
+
+
+def test_lindistflow_refuses_a_meshed_feeder_and_names_the_alternative(cache_dir) -> None:
+    feeder = load_feeder("cigre-mv-der", cache_dir=cache_dir)
+    feeder.close_switch(4)  # tie switch S1 meshes the two feeders
+    with pytest.raises(ValueError, match="use the 'linearized-ac' formulation"):
+        dispatch_feeder(feeder, list(feeder_inventory(feeder)), NOON)
+
+
+@pytest.mark.parametrize("name", ["lv-schutterwald", "mv-oberrhein"])
+def test_linearized_ac_dispatches_meshed_multi_source_feeders(cache_dir, name) -> None:
+    feeder = load_feeder(name, cache_dir=cache_dir)
+    ders = [
+        d.model_copy(update={"curtailable": True})
+        for d in feeder_inventory(feeder)
+        if d.der_type == "pv"
+    ]
+    if not ders:  # Schutterwald has no DER: 2 kW rooftop PV at every tenth load bus
+        buses = feeder.net.load.bus.to_numpy()[::10]
+        ders = [
+            PvSystem(
+                der_id=f"pv-{bus}",
+                name=f"PV {bus}",
+                bus=int(bus),
+                der_type="pv",
+                reactive=ReactiveCapability(s_rated_mva=0.0022, pf_min=0.9, ieee1547_category="B"),
+                p_nameplate_mw=0.002,
+                p_available_mw=0.002,
+                curtailable=True,
+            )
+            for bus in buses
+        ]
+    limits = OperatingLimits(0.90, 1.05, 100.0)
+    result = dispatch_feeder(feeder, ders, NOON, limits=limits, formulation="linearized-ac")
+    assert result.status == "optimal" and result.ac_feasible, result.ac_violations[:3]
+    assert result.network.max_vm_pu.iloc[0] <= 1.05 + VM_TOL_PU
+    assert result.network.max_loading_percent.iloc[0] <= 100.0 + 0.5

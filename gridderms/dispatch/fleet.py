@@ -32,27 +32,54 @@ class UnsupportedDerError(ValueError):
 
 
 def attach_elements(net: pp.pandapowerNet, ders: Sequence[DerRecord]) -> list[tuple[str, int]]:
-    """The pandapower element of each DER, adding elements to ``net`` for DERs without one."""
-    elements: list[tuple[str, int]] = []
-    for der in ders:
-        if der.source_element is not None:
-            elements.append((der.source_element[0], int(der.source_element[1])))
-        elif isinstance(der, PvSystem | DistributedGenerator):
-            index = pp.create_sgen(
-                net, der.bus, p_mw=0.0, q_mvar=0.0, name=der.der_id, sn_mva=der.reactive.s_rated_mva
+    """The pandapower element of each DER, adding elements to ``net`` for DERs without one.
+
+    New elements are created in bulk (one call per table), at zero output.
+    """
+    elements: list[tuple[str, int] | None] = [
+        (der.source_element[0], int(der.source_element[1])) if der.source_element else None
+        for der in ders
+    ]
+    unsupported = [
+        d for d, e in zip(ders, elements, strict=True) if e is None and isinstance(d, FlexibleLoad)
+    ]
+    if unsupported:
+        raise UnsupportedDerError(
+            f"DER '{unsupported[0].der_id}' (flexible_load) cannot be dispatched yet: flexible "
+            f"loads are not modelled by the dispatch engine"
+        )
+    for table, kinds in (
+        ("sgen", (PvSystem, DistributedGenerator)),
+        ("storage", (BatteryStorage, EvCharger)),
+    ):
+        new = [
+            i
+            for i, (der, element) in enumerate(zip(ders, elements, strict=True))
+            if element is None and isinstance(der, kinds)
+        ]
+        if not new:
+            continue
+        buses = [ders[i].bus for i in new]
+        names = [ders[i].der_id for i in new]
+        if table == "sgen":
+            created = pp.create_sgens(
+                net,
+                buses,
+                p_mw=0.0,
+                q_mvar=0.0,
+                name=names,
+                sn_mva=[ders[i].reactive.s_rated_mva for i in new],
             )
-            elements.append(("sgen", int(index)))
-        elif isinstance(der, BatteryStorage | EvCharger):
-            index = pp.create_storage(
-                net, der.bus, p_mw=0.0, max_e_mwh=1.0, q_mvar=0.0, name=der.der_id
-            )
-            elements.append(("storage", int(index)))
         else:
-            raise UnsupportedDerError(
-                f"DER '{der.der_id}' ({der.der_type}) cannot be dispatched yet: flexible loads "
-                f"are not modelled by the dispatch engine"
+            created = pp.create_storages(
+                net, buses, p_mw=0.0, max_e_mwh=1.0, q_mvar=0.0, name=names
             )
-    return elements
+        for i, index in zip(new, created, strict=True):
+            elements[i] = (table, int(index))
+    missing = [der.der_id for der, element in zip(ders, elements, strict=True) if element is None]
+    if missing:
+        raise UnsupportedDerError(f"DERs {missing[:5]} have no element type to attach to")
+    return [element for element in elements if element is not None]
 
 
 def _available_mw(

@@ -24,8 +24,9 @@ from solvers.acmodel import AcModel, injection_delta
 from solvers.limits import OperatingLimits
 from solvers.opf.fleet import DerFleet
 from solvers.opf.lindistflow import LinDistFlow
+from solvers.opf.linearized_ac import LinearizedAc
 from solvers.opf.lp import INF, HighsModel, InfeasibleError, LinearProgram, LpSolution
-from solvers.opf.network import radial_network
+from solvers.opf.network import branch_ratings, radial_network
 from solvers.opf.problem import (
     SLACK_PENALTY,
     DispatchLimits,
@@ -46,7 +47,8 @@ from solvers.opf.problem import (
 from solvers.timeseries import TimeSeriesResult, run_timeseries
 from solvers.violations import Violation
 
-FORMULATIONS = ("lindistflow",)
+FORMULATIONS = ("lindistflow", "linearized-ac")
+Formulation = LinDistFlow | LinearizedAc
 #: the AC correction loop has converged when no DER set-point moves more than this [MW]
 P_TOLERANCE_MW = 1e-4
 
@@ -189,8 +191,26 @@ def fixed_injection_pu(model: AcModel, request: DispatchRequest) -> np.ndarray:
     return model.element_sbus0[np.newaxis, :] + delta
 
 
+def make_formulation(
+    name: str,
+    model: AcModel,
+    net: pp.pandapowerNet,
+    fixed: np.ndarray,
+    der_row: np.ndarray,
+    limits: DispatchLimits,
+) -> Formulation:
+    """The formulation called ``name`` for this feeder and request."""
+    if name == "lindistflow":
+        network = radial_network(model, net, limits.max_loading_percent)
+        return LinDistFlow(network, model, fixed, der_row, limits)
+    if name == "linearized-ac":
+        elements, ratings = branch_ratings(model, net)
+        return LinearizedAc(model, fixed, der_row, limits, ratings, elements)
+    raise ValueError(f"unknown formulation '{name}'; use one of {FORMULATIONS}")
+
+
 def build_problem(
-    request: DispatchRequest, formulation: LinDistFlow
+    request: DispatchRequest, formulation: Formulation
 ) -> tuple[LinearProgram, ProblemIndex]:
     """The dispatch LP as a short list of variable, constraint and objective families."""
     fleet, dt_h = request.fleet, request.dt_h
@@ -274,8 +294,9 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         bad = fleet.der_ids[int(np.flatnonzero(der_row < 0)[0])]
         raise ValueError(f"DER '{bad}' is at a bus that is out of service or de-energized")
     limits = request.limits
-    network = radial_network(model, net, limits.max_loading_percent)
-    formulation = LinDistFlow(network, fixed_injection_pu(model, request), der_row, limits)
+    formulation = make_formulation(
+        request.formulation, model, net, fixed_injection_pu(model, request), der_row, limits
+    )
     lp, index = build_problem(request, formulation)
     highs = HighsModel(lp)
     build_s = time.perf_counter() - start
@@ -322,7 +343,9 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         last = (solution, ac, violations)
         if not violations and (best is None or solution.objective <= best[0].objective):
             best = (solution, ac, iteration)
-        converged = previous_p is not None and np.abs(p_mw - previous_p).max() < P_TOLERANCE_MW
+        converged = previous_p is not None and (
+            p_mw.size == 0 or np.abs(p_mw - previous_p).max() < P_TOLERANCE_MW
+        )
         if (not violations and converged) or iteration == request.max_iterations:
             verify_s += time.perf_counter() - verify_start
             break
@@ -330,15 +353,18 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         # conservative on overvoltage, so correcting it releases needless curtailment
         voltages = ac.model_voltages_pu
         assert voltages is not None
-        formulation.apply_ac_correction(
-            highs,
-            lp,
-            formulation.linear_state(solution, lp),
-            np.abs(voltages[:, model.bus_rows]),
-            model.bus_rows,
-            branch_current_pu(model, network.members, voltages),
-            ac.feeder_head_p_mw.to_numpy(),
-        )
+        if isinstance(formulation, LinearizedAc):  # re-linearise at the AC point
+            rebuild_start = time.perf_counter()
+            run_s = highs.run_s_total
+            formulation = formulation.relinearized(voltages)
+            lp, index = build_problem(request, formulation)
+            highs = HighsModel(lp)
+            highs.run_s_total = run_s
+            build_s += time.perf_counter() - rebuild_start
+        else:  # move the offsets and update the live model in place
+            formulation.apply_ac_correction(
+                highs, lp, solution, voltages, ac.feeder_head_p_mw.to_numpy()
+            )
         previous_p = p_mw
         verify_s += time.perf_counter() - verify_start
     assert last is not None
@@ -376,31 +402,18 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
     )
 
 
-def branch_current_pu(
-    model: AcModel, members: list[np.ndarray], voltages: np.ndarray
-) -> np.ndarray:
-    """Per (merged) branch and period: the larger end current summed over parallels [pu]."""
-    rows = np.concatenate(members)
-    owner = np.repeat(np.arange(len(members)), [len(m) for m in members])
-    columns = np.ascontiguousarray(voltages.T)
-    current = np.maximum(np.abs(model.yf[rows] @ columns), np.abs(model.yt[rows] @ columns))
-    total = np.zeros((len(members), voltages.shape[0]))
-    np.add.at(total, owner, current)
-    return total
-
-
 def diagnose(
     highs: HighsModel,
     lp: LinearProgram,
     index: ProblemIndex,
-    formulation: LinDistFlow,
+    formulation: Formulation,
     model: AcModel,
     request: DispatchRequest,
 ) -> tuple[LimitRelaxation, ...]:
     """Re-solve with penalised slacks and list every limit that must give, and by how much."""
     for family in (
-        "slack_voltage_low_pu2",
-        "slack_voltage_high_pu2",
+        "slack_voltage_low",
+        "slack_voltage_high",
         "slack_thermal_pu",
         "slack_head_import_mw",
         "slack_head_export_mw",
@@ -422,30 +435,31 @@ def diagnose(
             ),
         )
     found: list[LimitRelaxation] = []
-    network = formulation.network
     pp_bus = np.full(model.n_bus, -1, dtype=np.int64)
     pp_bus[model.bus_rows] = model.bus_ids
     vm_limits = {"voltage_min": request.limits.vm_min_pu, "voltage_max": request.limits.vm_max_pu}
     for family, limit in (
-        ("slack_voltage_low_pu2", "voltage_min"),
-        ("slack_voltage_high_pu2", "voltage_max"),
+        ("slack_voltage_low", "voltage_min"),
+        ("slack_voltage_high", "voltage_max"),
     ):
         values = relaxed.values(lp.variables[family])
         for row, period in zip(*np.nonzero(values > 1e-7), strict=True):
-            amount = values[row, period] / (2 * vm_limits[limit])  # d(v^2) -> dv
+            amount = values[row, period]
+            if formulation.voltage_slack_squared:  # a slack on |V|^2: d(v^2) -> dv
+                amount /= 2 * vm_limits[limit]
             found.append(
                 LimitRelaxation(limit, "bus", int(pp_bus[row]), int(period), float(amount), "pu")
             )
     thermal = relaxed.values(lp.variables["slack_thermal_pu"])
     for branch, period in zip(*np.nonzero(thermal > 1e-7), strict=True):
-        table, element_id = network.element[branch]
+        table, element_id = formulation.branch_element[branch]
         found.append(
             LimitRelaxation(
                 "thermal",
                 table,
                 element_id,
                 int(period),
-                float(thermal[branch, period] * network.base_mva),
+                float(thermal[branch, period] * model.base_mva),
                 "MVA",
             )
         )
@@ -483,7 +497,7 @@ def _schedule(request: DispatchRequest, p_mw: np.ndarray, q_mvar: np.ndarray) ->
 
 def _result(
     request: DispatchRequest,
-    formulation: LinDistFlow,
+    formulation: Formulation,
     lp: LinearProgram,
     index: ProblemIndex,
     solution: LpSolution,
@@ -534,7 +548,7 @@ def _result(
 
 def _infeasible(
     request: DispatchRequest,
-    formulation: LinDistFlow,
+    formulation: Formulation,
     diagnosis: tuple[LimitRelaxation, ...],
     iterations: int,
     build_s: float,

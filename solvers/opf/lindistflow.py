@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solvers.acmodel import AcModel
 from solvers.opf.lp import INF, HighsModel, LinearProgram, LpSolution
 from solvers.opf.network import RadialNetwork
 from solvers.opf.problem import DispatchLimits, ProblemIndex
@@ -33,11 +34,14 @@ class LinDistFlow:
     """LinDistFlow on a :class:`RadialNetwork` for ``n_periods`` periods."""
 
     network: RadialNetwork
+    model: AcModel
     fixed_injection_pu: np.ndarray  # periods x buses, complex, generation positive
     der_row: np.ndarray  # model row of each DER's bus
     limits: DispatchLimits
 
     name = "lindistflow"
+    voltage_slack_squared = True
+    relinearizes = False
 
     def __post_init__(self) -> None:
         n_bus = self.network.n_bus
@@ -145,8 +149,8 @@ class LinDistFlow:
     def constraint_voltage_band(self, lp: LinearProgram, index: ProblemIndex) -> None:
         """``vm_min^2 <= w + s_low - s_high + offset <= vm_max^2`` (slacks only to diagnose)."""
         shape = (self.network.n_bus, self.n_periods)
-        low = lp.add_variables("slack_voltage_low_pu2", shape, 0.0, 0.0)
-        high = lp.add_variables("slack_voltage_high_pu2", shape, 0.0, 0.0)
+        low = lp.add_variables("slack_voltage_low", shape, 0.0, 0.0)
+        high = lp.add_variables("slack_voltage_high", shape, 0.0, 0.0)
         index.slacks.update(voltage_low=low, voltage_high=high)
         rows = np.arange(int(np.prod(shape)))
         lower, upper = self._voltage_band_bounds()
@@ -217,36 +221,33 @@ class LinDistFlow:
         )
 
     # -- AC correction -----------------------------------------------------------------------
-    def linear_state(self, solution: LpSolution, lp: LinearProgram) -> dict[str, np.ndarray]:
-        """The formulation's own estimate of voltages and branch flows at a solution."""
-        return {
-            "w": solution.values(lp.variables["bus_w_pu2"]),
-            "s_pu": np.hypot(
-                solution.values(lp.variables["branch_p_pu"]),
-                solution.values(lp.variables["branch_q_pu"]),
-            ),
-            "head_mw": solution.values(lp.variables["feeder_head_mw"]),
-        }
+    @property
+    def branch_element(self) -> list[tuple[str, int]]:
+        """``(table, id)`` of each branch, for the diagnosis."""
+        return self.network.element
 
     def apply_ac_correction(
         self,
         highs: HighsModel,
         lp: LinearProgram,
-        linear: dict[str, np.ndarray],
-        vm_ac: np.ndarray,
-        vm_rows: np.ndarray,
-        s_ac_pu: np.ndarray,
+        solution: LpSolution,
+        voltages: np.ndarray,
         head_ac_mw: np.ndarray,
     ) -> None:
-        """Set offsets to ``AC - linear`` at the last point and update the live model.
+        """Offsets := AC - linear at the dispatched point; update the live model's bounds.
 
-        ``vm_ac`` is periods x buses for model rows ``vm_rows``; ``s_ac_pu`` is branches x
-        periods (apparent power at nominal voltage, i.e. current in pu); ``head_ac_mw`` per
-        period.
+        ``voltages`` are the AC bus voltages per period in the AC model's rows [pu, complex];
+        ``head_ac_mw`` the AC feeder-head import per period [MW].
         """
-        self.voltage_offset[vm_rows] = vm_ac.T**2 - linear["w"][vm_rows]
-        self.thermal_offset = s_ac_pu - linear["s_pu"]
-        self.head_offset += head_ac_mw - linear["head_mw"]
+        rows = self.model.bus_rows
+        w = solution.values(lp.variables["bus_w_pu2"])
+        flow = np.hypot(
+            solution.values(lp.variables["branch_p_pu"]),
+            solution.values(lp.variables["branch_q_pu"]),
+        )
+        self.voltage_offset[rows] = np.abs(voltages[:, rows]).T ** 2 - w[rows]
+        self.thermal_offset = branch_current_pu(self.model, self.network.members, voltages) - flow
+        self.head_offset += head_ac_mw - solution.values(lp.variables["feeder_head_mw"])
         lower, upper = self._voltage_band_bounds()
         highs.set_row_bounds(lp.rows["constraint_voltage_band"].index(), lower, upper)
         highs.set_row_bounds(
@@ -254,3 +255,16 @@ class LinDistFlow:
         )
         rhs = self._head_rhs()
         highs.set_row_bounds(lp.rows["constraint_feeder_head"].index(), rhs, rhs)
+
+
+def branch_current_pu(
+    model: AcModel, members: list[np.ndarray], voltages: np.ndarray
+) -> np.ndarray:
+    """Per (merged) branch and period: the larger end current summed over parallels [pu]."""
+    rows = np.concatenate(members)
+    owner = np.repeat(np.arange(len(members)), [len(m) for m in members])
+    columns = np.ascontiguousarray(voltages.T)
+    current = np.maximum(np.abs(model.yf[rows] @ columns), np.abs(model.yt[rows] @ columns))
+    total = np.zeros((len(members), voltages.shape[0]))
+    np.add.at(total, owner, current)
+    return total

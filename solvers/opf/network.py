@@ -163,3 +163,18 @@ def _rating_pu(net: pp.pandapowerNet, model: AcModel, element: tuple[str, int], 
 
 def _bus_base_kv(model: AcModel, bus_row: int) -> float:
     return float(model.bus_base_kv[bus_row])
+
+
+def branch_ratings(
+    model: AcModel, net: pp.pandapowerNet
+) -> tuple[list[tuple[str, int]], np.ndarray]:
+    """``(table, id)`` and thermal rating at nominal voltage [pu] of every AC-model branch row.
+
+    Rows that are neither lines nor transformers (closed switches with impedance) get ``inf``.
+    """
+    rows = np.arange(model.yf.shape[0])
+    elements = [_element_of(model, int(row)) for row in rows]
+    ratings = np.array(
+        [_rating_pu(net, model, el, int(row)) for el, row in zip(elements, rows, strict=True)]
+    )
+    return elements, ratings
