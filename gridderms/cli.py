@@ -118,6 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         "(curtailment, peak; cost and track need series from the API)",
     )
     dispatch.add_argument(
+        "--formulation",
+        choices=["lindistflow", "linearized-ac"],
+        default="lindistflow",
+        help="network model: LinDistFlow (radial feeders) or the Jacobian-based linearised AC "
+        "power flow (radial or meshed); both are verified and corrected by AC power flow",
+    )
+    dispatch.add_argument(
         "--share-curtailment",
         action="store_true",
         help="curtail every curtailable DER by the same fraction",
@@ -361,6 +368,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         limits=_limits(args),
         head=HeadLimits(args.head_import_max_mw, args.head_export_max_mw),
         start_step=args.start_step,
+        formulation=args.formulation,
     )
     summary = result.summary()
     if args.out:

@@ -308,3 +308,58 @@ def test_linearized_ac_dispatches_meshed_multi_source_feeders(cache_dir, name) -
     assert result.status == "optimal" and result.ac_feasible, result.ac_violations[:3]
     assert result.network.max_vm_pu.iloc[0] <= 1.05 + VM_TOL_PU
     assert result.network.max_loading_percent.iloc[0] <= 100.0 + 0.5
+
+
+def test_a_der_that_cannot_meet_its_own_rating_is_named() -> None:
+    from solvers.opf.fleet import DerFleet
+
+    one = np.ones((1, 1))
+    with pytest.raises(ValueError, match=r"DER 'wt-1' must deliver 1\.6000 MW/MVA in period 0"):
+        DerFleet(
+            der_ids=["wt-1"],
+            element=[("sgen", 0)],
+            bus=np.array([1]),
+            p_min_mw=1.6 * one,
+            p_max_mw=1.6 * one,
+            p_available_mw=0 * one,
+            curtailable=np.array([False]),
+            q_min_mvar=np.array([-0.5]),
+            q_max_mvar=np.array([0.5]),
+            s_rated_mva=np.array([1.5]),
+            tan_phi_max=np.array([0.48]),
+            is_storage=np.array([False]),
+            e_min_mwh=np.array([np.nan]),
+            e_max_mwh=np.array([np.nan]),
+            e_initial_mwh=np.array([np.nan]),
+            e_final_min_mwh=np.array([np.nan]),
+            charge_efficiency=np.array([np.nan]),
+            discharge_efficiency=np.array([np.nan]),
+            ramp_mw_per_period=np.array([np.inf]),
+            fixed=np.array([False]),
+            p_fixed_mw=0 * one,
+            q_fixed_mvar=0 * one,
+        )
+
+
+def test_der_at_its_rating_is_feasible_and_the_overloaded_transformer_is_diagnosed(
+    cache_dir,
+) -> None:
+    # CIGRE MV: the 1.5 MW wind turbine runs at P = S = 1.5 MVA (not curtailable); at the
+    # synthetic midday peak the load alone overloads the 25 MVA transformer 0
+    feeder = load_feeder("cigre-mv-der", cache_dir=cache_dir)
+    result = dispatch_feeder(
+        feeder,
+        list(feeder_inventory(feeder)),
+        DAY,
+        limits=BARAN_WU_BAND,
+        formulation="linearized-ac",
+    )
+    assert result.status == "infeasible"
+    worst = result.diagnosis[0]
+    assert (worst.limit, worst.element, worst.element_id, worst.unit) == (
+        "thermal",
+        "trafo",
+        0,
+        "MVA",
+    )
+    assert 10 <= worst.period <= 13 and worst.amount > 1.0

@@ -113,6 +113,23 @@ class DerFleet:
                 f"{self.p_max_mw[d, t]} in period {t}"
             )
 
+        # the smallest |p| each DER must deliver may not exceed its apparent-power rating
+        required = np.where(
+            (self.p_min_mw <= 0) & (self.p_max_mw >= 0),
+            0.0,
+            np.minimum(np.abs(self.p_min_mw), np.abs(self.p_max_mw)),
+        )
+        required = np.where(
+            self.fixed[:, None], np.hypot(self.p_fixed_mw, self.q_fixed_mvar), required
+        )
+        over = required > self.s_rated_mva[:, None] * (1 + 1e-9)
+        if over.any():
+            d, t = np.argwhere(over)[0]
+            raise ValueError(
+                f"DER '{self.der_ids[d]}' must deliver {required[d, t]:.4f} MW/MVA in period {t}, "
+                f"more than its apparent-power rating s_rated_mva = {self.s_rated_mva[d]:.4f}"
+            )
+
     @property
     def n_der(self) -> int:
         """Number of DERs."""

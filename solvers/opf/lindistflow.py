@@ -175,7 +175,8 @@ class LinDistFlow:
         shape = (net.n_branch, n_t, n_a)
         slack = lp.add_variables("slack_thermal_pu", (net.n_branch, n_t), 0.0, 0.0)
         index.slacks["thermal"] = slack
-        angles = 2 * np.pi * np.arange(n_a) / n_a
+        # facet normals half a facet off the axes: vertices at (+-S, 0) and (0, +-S)
+        angles = 2 * np.pi * (np.arange(n_a) + 0.5) / n_a
         rows = np.arange(int(np.prod(shape))).reshape(shape)
         bcast = lambda a: np.broadcast_to(a[:, :, None], shape).ravel()  # noqa: E731
         lp.add_constraints(

@@ -212,7 +212,8 @@ def constraint_der_apparent_power(lp: LinearProgram, fleet: DerFleet, index: Pro
     )
     if not len(active):
         return
-    angles = 2 * np.pi * np.arange(DER_CIRCLE_FACETS) / DER_CIRCLE_FACETS
+    # facet normals half a facet off the axes: vertices at (+-S, 0) and (0, +-S)
+    angles = 2 * np.pi * (np.arange(DER_CIRCLE_FACETS) + 0.5) / DER_CIRCLE_FACETS
     shape = (len(active), fleet.n_periods, DER_CIRCLE_FACETS)
     rows = np.arange(int(np.prod(shape))).reshape(shape)
     p = np.broadcast_to(index.p[active][:, :, None], shape)
