@@ -363,3 +363,23 @@ def test_der_at_its_rating_is_feasible_and_the_overloaded_transformer_is_diagnos
         "MVA",
     )
     assert 10 <= worst.period <= 13 and worst.amount > 1.0
+
+
+@pytest.mark.parametrize("der_id", ["pv-17", "pv-24"])
+def test_operating_envelope_edge_is_where_the_ac_limit_binds(baran_wu, der_id) -> None:
+    ders = read_der_file(SCENARIO)
+    limits = OperatingLimits(0.90, 1.05, 100.0)
+    result = dispatch_feeder(baran_wu, ders, NOON, limits=limits, formulation="linearized-ac")
+    row = result.schedule.set_index("der_id").loc[der_id]
+    assert row.envelope_p_min_mw <= row.p_mw <= row.envelope_p_max_mw
+    headroom = row.envelope_p_max_mw - row.p_mw
+    assert headroom > 0.4  # the schedule leaves room: the band does not bind here
+
+    def ac_at(fraction: float) -> float:
+        moved = result.schedule.copy()
+        moved.loc[moved.der_id == der_id, "p_mw"] = row.p_mw + fraction * headroom
+        changed = result.__class__(**{**result.__dict__, "schedule": moved})
+        return _ac_check(baran_wu, ders, changed, 0, 0.6).max_vm_pu
+
+    assert ac_at(0.9) <= limits.vm_max_pu  # inside the envelope: within limits by AC
+    assert ac_at(1.5) > limits.vm_max_pu + 0.005  # well beyond it: the limit breaks

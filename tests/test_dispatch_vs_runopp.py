@@ -31,10 +31,18 @@ LOAD_SCALING = 0.6  # the synthetic one-period forecast
 
 def _ders() -> list[PvSystem]:
     return [
-        PvSystem(der_id=f"pv-{bus}", name=f"PV {bus}", bus=bus, der_type="pv",
-                 reactive=ReactiveCapability(s_rated_mva=1.05 * p_mw, pf_min=0.05,
-                                             ieee1547_category="A"),
-                 p_nameplate_mw=p_mw, p_available_mw=p_mw, curtailable=True)
+        PvSystem(
+            der_id=f"pv-{bus}",
+            name=f"PV {bus}",
+            bus=bus,
+            der_type="pv",
+            reactive=ReactiveCapability(
+                s_rated_mva=1.05 * p_mw, pf_min=0.05, ieee1547_category="A"
+            ),
+            p_nameplate_mw=p_mw,
+            p_available_mw=p_mw,
+            curtailable=True,
+        )
         for bus, p_mw in SITES_MW.items()
     ]
 
@@ -47,10 +55,16 @@ def _runopp_pv_mw(net: pp.pandapowerNet, ders: list[PvSystem], vm_max_pu: float)
     net.line["max_loading_percent"] = 100.0
     for der in ders:
         available = der.p_available_mw * NOON_SHARE
-        index = pp.create_sgen(net, der.bus, p_mw=available, controllable=True,
-                               max_p_mw=available, min_p_mw=0.0,
-                               max_q_mvar=der.reactive.q_inject_max_mvar,
-                               min_q_mvar=-der.reactive.q_absorb_max_mvar)
+        index = pp.create_sgen(
+            net,
+            der.bus,
+            p_mw=available,
+            controllable=True,
+            max_p_mw=available,
+            min_p_mw=0.0,
+            max_q_mvar=der.reactive.q_inject_max_mvar,
+            min_q_mvar=-der.reactive.q_absorb_max_mvar,
+        )
         pp.create_poly_cost(net, index, "sgen", cp1_eur_per_mw=-1.0)
     pp.runopp(net, init="pf")
     assert net.OPF_converged

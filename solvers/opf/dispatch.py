@@ -22,6 +22,7 @@ import pandas as pd
 from network_models.profiles import FeederProfiles
 from solvers.acmodel import AcModel, injection_delta
 from solvers.limits import OperatingLimits
+from solvers.opf.envelopes import operating_envelopes
 from solvers.opf.fleet import DerFleet
 from solvers.opf.lindistflow import LinDistFlow
 from solvers.opf.linearized_ac import LinearizedAc
@@ -384,6 +385,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
             solve_s,
             verify_s,
             time.perf_counter() - start,
+            envelope_inputs=(model, branch_ratings(model, net)[1]),
         )
     solution, ac, violations = last
     return _result(
@@ -399,6 +401,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         solve_s,
         verify_s,
         time.perf_counter() - start,
+        envelope_inputs=(model, branch_ratings(model, net)[1]),
     )
 
 
@@ -508,11 +511,26 @@ def _result(
     solve_s: float,
     verify_s: float,
     total_s: float,
+    envelope_inputs: tuple[AcModel, np.ndarray] | None = None,
 ) -> DispatchResult:
     fleet = request.fleet
     p_mw = solution.values(lp.variables["der_p_mw"])
     q_mvar = solution.values(lp.variables["der_q_mvar"])
     schedule = _schedule(request, p_mw, q_mvar)
+    if envelope_inputs is not None and ac.model_voltages_pu is not None:
+        model, ratings_pu = envelope_inputs
+        limits = request.limits
+        low, high = operating_envelopes(
+            model,
+            ac.model_voltages_pu,
+            model.bus_lookup[fleet.bus],
+            p_mw,
+            limits.vm_min_pu,
+            limits.vm_max_pu,
+            ratings_pu * limits.max_loading_percent / 100.0,
+        )
+        schedule["envelope_p_min_mw"] = low.ravel()
+        schedule["envelope_p_max_mw"] = high.ravel()
     loading = pd.concat([ac.line_loading_percent, ac.trafo_loading_percent], axis=1)
     network = pd.DataFrame(
         {

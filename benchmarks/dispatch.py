@@ -1,0 +1,342 @@
+"""Dispatch benchmark: build, solve (HiGHS), AC-verify and total time, peak memory.
+
+Cases (each run in its own process, so the peak memory is that case's):
+
+``mv-rural-1p``        SimBench MV rural (~100 buses, 102 DERs), one period, both formulations
+``mv-rural-96p``       the same with 10 batteries added, 96 x 15 min periods (LinDistFlow)
+``schutterwald-10k``   LV Schutterwald (2,940 buses, meshed, 14 substations), 10,000 small DERs
+                       (~1.3 kW each, ~6.5 MW), one period (linearised AC)
+``baran-wu-runopp``    Baran-Wu with PV, one period, against pandapower's ``runopp`` (same limits)
+
+Also reported: the ratio of total time to HiGHS's own solve time, and a persistent re-solve
+after a bound change against the first solve. Prints a table, writes
+``benchmarks/results/dispatch.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+RESULTS = Path(__file__).parent / "results" / "dispatch.json"
+CASES = ("baran-wu-runopp", "mv-rural-1p", "mv-rural-96p", "schutterwald-10k")
+
+
+def _pv(der_id: str, bus: int, p_mw: float, s_factor: float = 1.1, category: str = "B"):
+    from gridderms.ders.capability import ReactiveCapability
+    from gridderms.ders.records import PvSystem
+
+    return PvSystem(
+        der_id=der_id,
+        name=der_id,
+        bus=bus,
+        der_type="pv",
+        reactive=ReactiveCapability(
+            s_rated_mva=s_factor * p_mw, pf_min=0.9, ieee1547_category=category
+        ),  # type: ignore
+        p_nameplate_mw=p_mw,
+        p_available_mw=p_mw,
+        curtailable=True,
+    )
+
+
+def _battery(der_id: str, bus: int):
+    from gridderms.ders.capability import ReactiveCapability
+    from gridderms.ders.records import BatteryStorage
+
+    return BatteryStorage(
+        der_id=der_id,
+        name=der_id,
+        bus=bus,
+        der_type="battery",
+        reactive=ReactiveCapability(s_rated_mva=0.3, pf_min=0.9, ieee1547_category="B"),
+        p_charge_max_mw=0.25,
+        p_discharge_max_mw=0.25,
+        e_capacity_mwh=1.0,
+        soc_min_percent=10,
+        soc_max_percent=90,
+        soc_initial_percent=50,
+        charge_efficiency=0.95,
+        discharge_efficiency=0.95,
+    )
+
+
+def run_case(name: str, repeats: int) -> dict:
+    """One case in this process; returns its measurements."""
+    from gridderms.ders.inventory import feeder_inventory
+    from gridderms.dispatch.horizon import Horizon
+    from gridderms.dispatch.service import dispatch_feeder
+    from network_models.loaders import load_feeder
+    from solvers.limits import OperatingLimits
+
+    noon = Horizon(pd.Timestamp("2026-06-21 12:00"), 1, 60)
+    row: dict = {"case": name}
+    if name == "baran-wu-runopp":
+        import pandapower as pp
+
+        feeder = load_feeder("baran-wu-33")
+        ders = [_pv(f"pv-{b}", b, p, 1.05, "A") for b, p in ((17, 3.5), (32, 3.5), (24, 0.5))]
+        limits = OperatingLimits(0.90, 1.03, 100.0)
+        runs = [
+            dispatch_feeder(feeder, ders, noon, limits=limits, formulation="linearized-ac")
+            for _ in range(repeats)
+        ]
+        share = float(np.sin(np.pi * 6.5 / 12.0))
+        peer_times, peer_pv = [], 0.0
+        for _ in range(repeats):
+            net = copy.deepcopy(feeder.net)
+            net.load["scaling"] = 0.6
+            net.bus["min_vm_pu"], net.bus["max_vm_pu"] = 0.90, 1.03
+            net.ext_grid[["max_p_mw", "min_p_mw", "max_q_mvar", "min_q_mvar"]] = [
+                100,
+                -100,
+                100,
+                -100,
+            ]
+            for der in ders:
+                available = der.p_available_mw * share
+                i = pp.create_sgen(
+                    net,
+                    der.bus,
+                    p_mw=available,
+                    controllable=True,
+                    max_p_mw=available,
+                    min_p_mw=0.0,
+                    max_q_mvar=der.reactive.q_inject_max_mvar,
+                    min_q_mvar=-der.reactive.q_absorb_max_mvar,
+                )
+                pp.create_poly_cost(net, i, "sgen", cp1_eur_per_mw=-1.0)
+            start = time.perf_counter()
+            pp.runopp(net, init="pf")
+            peer_times.append(time.perf_counter() - start)
+            peer_pv = float(net.res_sgen.p_mw.sum())
+        row["runopp_total_s"] = statistics.median(peer_times[1:] or peer_times)
+        row["runopp_pv_mw"] = peer_pv
+        row["ours_pv_mw"] = float(runs[-1].schedule.p_mw.sum())
+    elif name.startswith("mv-rural"):
+        feeder = load_feeder("1-MV-rural--0-sw")
+        ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
+        start_step = 96 * 172  # 21 June
+        if name == "mv-rural-1p":
+            horizon = Horizon(pd.Timestamp("2016-06-21 12:00"), 0.25, 15)
+            start_step += 48
+            limits = OperatingLimits(0.95, 1.03, 80.0)
+        else:
+            buses = feeder.net.load.bus.to_numpy()[::10]
+            ders += [_battery(f"bat-{b}", int(b)) for b in buses]
+            horizon = Horizon(pd.Timestamp("2016-06-21"), 24, 15)
+            limits = OperatingLimits(0.95, 1.03, 80.0)
+        formulation = "linearized-ac" if name == "mv-rural-1p" else "lindistflow"
+        runs = [
+            dispatch_feeder(
+                feeder, ders, horizon, limits=limits, start_step=start_step, formulation=formulation
+            )
+            for _ in range(repeats)
+        ]
+        if name == "mv-rural-1p":
+            ldf = [
+                dispatch_feeder(
+                    feeder,
+                    ders,
+                    horizon,
+                    limits=limits,
+                    start_step=start_step,
+                    formulation="lindistflow",
+                )
+                for _ in range(repeats)
+            ]
+            row["lindistflow_total_s"] = statistics.median(r.total_s for r in ldf)
+            row["lindistflow_curtailed_mwh"] = ldf[-1].curtailed_mwh
+    else:  # schutterwald-10k
+        feeder = load_feeder("lv-schutterwald")
+        rng = np.random.default_rng(1)
+        buses = feeder.net.load.bus.to_numpy()
+        ders = [
+            _pv(f"pv-{i}", int(buses[i % len(buses)]), float(rng.uniform(3e-4, 9e-4)))
+            for i in range(10_000)
+        ]
+        limits = OperatingLimits(0.90, 1.05, 100.0)
+        runs = [
+            dispatch_feeder(feeder, ders, noon, limits=limits, formulation="linearized-ac")
+            for _ in range(max(1, repeats // 2))
+        ]
+    last = runs[-1]
+    row.update(
+        {
+            "ders": len(ders),
+            "buses": len(feeder.net.bus),
+            "periods": int(last.network.shape[0]) if len(last.network) else None,
+            "formulation": last.formulation,
+            "status": last.status,
+            "ac_feasible": last.ac_feasible,
+            "ac_violations": [str(v) for v in last.ac_violations[:3]],
+            "iterations": last.iterations,
+            "curtailed_mwh": last.curtailed_mwh,
+            "build_s": statistics.median(r.build_s for r in runs),
+            "solve_s": statistics.median(r.solve_s for r in runs),
+            "verify_s": statistics.median(r.verify_s for r in runs),
+            "total_s": statistics.median(r.total_s for r in runs),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+    )
+    row["total_over_solve"] = row["total_s"] / row["solve_s"] if row["solve_s"] else None
+    return row
+
+
+def resolve_ratio() -> dict:
+    """A persistent re-solve after a row-bound change versus the first solve (HiGHS time)."""
+    from gridderms.ders.inventory import feeder_inventory
+    from gridderms.dispatch.fleet import attach_elements, build_fleet
+    from gridderms.dispatch.forecast import load_forecast
+    from gridderms.dispatch.horizon import Horizon
+    from network_models.loaders import load_feeder
+    from solvers.acmodel import cached_ac_model
+    from solvers.opf.dispatch import (
+        DispatchRequest,
+        build_problem,
+        fixed_injection_pu,
+        make_formulation,
+    )
+    from solvers.opf.lp import HighsModel
+    from solvers.opf.problem import DispatchLimits, Objective
+
+    feeder = load_feeder("1-MV-rural--0-sw")
+    ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
+    horizon = Horizon(pd.Timestamp("2016-06-21"), 24, 15)
+    forecast = load_forecast(feeder, horizon, 96 * 172)
+    fleet = build_fleet(ders, attach_elements(feeder.net, ders), forecast, horizon)
+    limits = DispatchLimits(0.95, 1.03, 80.0, np.full(96, np.inf), np.full(96, np.inf))
+    request = DispatchRequest(fleet, forecast, limits, Objective(), horizon.dt_h)
+    model = cached_ac_model(feeder)
+    der_row = model.bus_lookup[fleet.bus]
+    formulation = make_formulation(
+        "lindistflow", model, feeder.net, fixed_injection_pu(model, request), der_row, limits
+    )
+    start = time.perf_counter()
+    lp, _ = build_problem(request, formulation)
+    build = time.perf_counter() - start
+    start = time.perf_counter()
+    highs = HighsModel(lp)
+    interface = time.perf_counter() - start
+    first = highs.solve().solve_s
+    band = lp.rows["constraint_voltage_band"].index()
+    lower, upper = formulation._voltage_band_bounds()
+    highs.set_row_bounds(band, lower, upper - 0.002)  # tighten the band by ~0.001 pu
+    second = highs.solve().solve_s
+    return {
+        "case": "mv-rural-96p persistent re-solve",
+        "rows": lp.n_rows,
+        "cols": lp.n_cols,
+        "build_s": build,
+        "interface_s": interface,
+        "first_solve_s": first,
+        "resolve_s": second,
+        "resolve_over_first": second / first,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=CASES, help="run one case here (internal)")
+    parser.add_argument("--resolve", action="store_true", help="internal")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    if args.case:
+        print(json.dumps(run_case(args.case, args.repeats)))
+        return
+    if args.resolve:
+        print(json.dumps(resolve_ratio()))
+        return
+    rows = []
+    for case in CASES:
+        done = subprocess.run(
+            [sys.executable, __file__, "--case", case, "--repeats", str(args.repeats)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode:
+            rows.append({"case": case, "error": done.stderr.strip().splitlines()[-1]})
+            continue
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    done = subprocess.run(
+        [sys.executable, __file__, "--resolve"], capture_output=True, text=True, check=False
+    )
+    resolve = (
+        json.loads(done.stdout.strip().splitlines()[-1])
+        if not done.returncode
+        else {"error": done.stderr.strip().splitlines()[-1]}
+    )
+    header = (
+        f"{'case':<18}{'DERs':>7}{'buses':>7}{'T':>4}{'form':>15}{'AC ok':>7}{'it':>4}"
+        f"{'build s':>9}{'solve s':>9}{'verify s':>9}{'total s':>9}{'tot/solve':>10}"
+        f"{'RSS MB':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        if "error" in r:
+            print(f"{r['case']:<18} error: {r['error']}")
+            continue
+        print(
+            f"{r['case']:<18}{r['ders']:>7}{r['buses']:>7}{r['periods'] or 0:>4}"
+            f"{r['formulation']:>15}{r['ac_feasible']!s:>7}{r['iterations']:>4}"
+            f"{r['build_s']:>9.3f}{r['solve_s']:>9.3f}{r['verify_s']:>9.3f}{r['total_s']:>9.3f}"
+            f"{r['total_over_solve'] or 0:>10.2f}{r['peak_rss_mb']:>8.0f}"
+        )
+    for r in rows:
+        if "runopp_total_s" in r:
+            print(
+                f"\n{r['case']}: ours {r['total_s']:.3f} s ({r['ours_pv_mw']:.4f} MW PV) vs "
+                f"runopp {r['runopp_total_s']:.3f} s ({r['runopp_pv_mw']:.4f} MW PV): "
+                f"{r['runopp_total_s'] / r['total_s']:.1f}x faster"
+            )
+        if "lindistflow_total_s" in r:
+            print(
+                f"{r['case']}: LinDistFlow {r['lindistflow_total_s']:.3f} s, curtailed "
+                f"{r['lindistflow_curtailed_mwh']:.4f} MWh vs linearised AC "
+                f"{r['curtailed_mwh']:.4f} MWh"
+            )
+        if r.get("ac_violations"):
+            print(f"{r['case']}: AC violations left: {r['ac_violations']}")
+    if "error" not in resolve:
+        print(
+            f"\npersistent re-solve ({resolve['rows']} rows x {resolve['cols']} cols): build "
+            f"{resolve['build_s']:.3f} s, HiGHS model set-up {resolve['interface_s']:.3f} s, "
+            f"first solve {resolve['first_solve_s']:.3f} s, re-solve after a band change "
+            f"{resolve['resolve_s']:.3f} s ({resolve['resolve_over_first']:.2f} x)"
+        )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "dispatch",
+                "machine": {
+                    "python": platform.python_version(),
+                    "cpus": __import__("os").cpu_count(),
+                },
+                "settings": vars(args),
+                "results": rows,
+                "persistent_resolve": resolve,
+            },
+            indent=2,
+        )
+    )
+    print(f"\nwrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
