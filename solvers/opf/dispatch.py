@@ -52,6 +52,8 @@ FORMULATIONS = ("lindistflow", "linearized-ac")
 Formulation = LinDistFlow | LinearizedAc
 #: the AC correction loop has converged when no DER set-point moves more than this [MW]
 P_TOLERANCE_MW = 1e-4
+#: ... or when the objective changes by no more than this share between iterations [-]
+OBJECTIVE_TOLERANCE = 1e-4
 
 
 @dataclass(frozen=True)
@@ -312,6 +314,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
     best: tuple[LpSolution, TimeSeriesResult, int] | None = None
     last: tuple[LpSolution, TimeSeriesResult, list[Violation]] | None = None
     previous_p: np.ndarray | None = None
+    previous_objective = float("nan")
     while iteration < request.max_iterations:
         iteration += 1
         try:
@@ -344,8 +347,13 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         last = (solution, ac, violations)
         if not violations and (best is None or solution.objective <= best[0].objective):
             best = (solution, ac, iteration)
+        # converged: the set-points stand still, or the objective does (many DERs may trade
+        # equal-cost moves without end)
         converged = previous_p is not None and (
-            p_mw.size == 0 or np.abs(p_mw - previous_p).max() < P_TOLERANCE_MW
+            p_mw.size == 0
+            or np.abs(p_mw - previous_p).max() < P_TOLERANCE_MW
+            or abs(solution.objective - previous_objective)
+            <= OBJECTIVE_TOLERANCE * max(1.0, abs(solution.objective))
         )
         if (not violations and converged) or iteration == request.max_iterations:
             verify_s += time.perf_counter() - verify_start
@@ -367,6 +375,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
                 highs, lp, solution, voltages, ac.feeder_head_p_mw.to_numpy()
             )
         previous_p = p_mw
+        previous_objective = solution.objective
         verify_s += time.perf_counter() - verify_start
     assert last is not None
     solve_s = highs.run_s_total

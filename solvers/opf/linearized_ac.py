@@ -31,6 +31,26 @@ from solvers.opf.problem import DispatchLimits, ProblemIndex
 Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 
+def current_gradients(
+    model: AcModel, v: np.ndarray
+) -> list[tuple[np.ndarray, sparse.csr_matrix, sparse.csr_matrix]]:
+    """Per branch end: ``|I|`` at ``v`` and its gradients w.r.t. angle and magnitude [pu]."""
+    ends = []
+    for admittance in (model.yf, model.yt):
+        current = admittance @ v
+        magnitude = np.abs(current)
+        unit = np.where(magnitude > 1e-9, np.conj(current) / np.maximum(magnitude, 1e-12), 1.0)
+        scaled = sparse.diags(unit) @ admittance
+        ends.append(
+            (
+                magnitude,
+                sparse.csr_matrix((scaled @ sparse.diags(1j * v)).real),
+                sparse.csr_matrix((scaled @ sparse.diags(v / np.abs(v))).real),
+            )
+        )
+    return ends
+
+
 @dataclass
 class LinearizedAc:
     """Jacobian-based linear AC model of all in-service branches of an :class:`AcModel`.
@@ -48,6 +68,8 @@ class LinearizedAc:
     branch_rating_pu: np.ndarray
     branch_element: list[tuple[str, int]]
     operating_point: np.ndarray | None = field(default=None)
+    #: earlier linearisation points (periods x buses); their thermal cuts are kept
+    history: tuple[np.ndarray, ...] = ()
 
     name = "linearized-ac"
     voltage_slack_squared = False
@@ -69,25 +91,14 @@ class LinearizedAc:
         self.vm0 = np.abs(points).T  # buses x periods
         self.s_calc0 = (points * np.conj((model.ybus @ points.T).T)).T  # buses x periods
         self.jacobians = [dSbus_dV(model.ybus, v) for v in points]  # (dS_dVm, dS_dVa)
+        self.points = points
         self.i0 = np.zeros((model.yf.shape[0], n_t, 2))
         self.gradients: list[list[tuple[sparse.csr_matrix, sparse.csr_matrix]]] = []
         for t, v in enumerate(points):
-            per_end = []
-            for end, admittance in enumerate((model.yf, model.yt)):
-                current = admittance @ v
-                magnitude = np.abs(current)
-                unit = np.where(
-                    magnitude > 1e-9, np.conj(current) / np.maximum(magnitude, 1e-12), 1.0
-                )
-                scaled = sparse.diags(unit) @ admittance
+            ends = current_gradients(model, v)
+            for end, (magnitude, _, _) in enumerate(ends):
                 self.i0[:, t, end] = magnitude
-                per_end.append(
-                    (
-                        sparse.csr_matrix((scaled @ sparse.diags(1j * v)).real),
-                        sparse.csr_matrix((scaled @ sparse.diags(v / np.abs(v))).real),
-                    )
-                )
-            self.gradients.append(per_end)
+            self.gradients.append([(g_va, g_vm) for _, g_va, g_vm in ends])
 
     @property
     def n_branch(self) -> int:
@@ -95,7 +106,8 @@ class LinearizedAc:
         return int(self.model.yf.shape[0])
 
     def relinearized(self, voltages: np.ndarray) -> LinearizedAc:
-        """The same model linearised at ``voltages`` (periods x buses, complex) [pu]."""
+        """The same model linearised at ``voltages`` (periods x buses, complex) [pu], keeping
+        the thermal cuts of every earlier point."""
         return LinearizedAc(
             self.model,
             self.fixed_injection_pu,
@@ -104,6 +116,7 @@ class LinearizedAc:
             self.branch_rating_pu,
             self.branch_element,
             voltages,
+            (*self.history, self.points),
         )
 
     # -- variables ---------------------------------------------------------------------------
@@ -202,6 +215,53 @@ class LinearizedAc:
         lp.add_constraints(
             "constraint_branch_thermal_limit", (n_br, n_t, 2), rows, cols, values, -INF, upper
         )
+        self.constraint_branch_thermal_cuts(lp, slack, limit)
+
+    def constraint_branch_thermal_cuts(
+        self, lp: LinearProgram, slack: np.ndarray, limit: np.ndarray
+    ) -> None:
+        """Thermal limits linearised at every earlier point, for branches loaded >= 90 % there.
+
+        ``|I|`` is convex along a flow reversal, so a linearisation forgets the other side;
+        keeping the earlier ones (Kelley's cutting planes) stops the loop from oscillating.
+        """
+        n_t = self.n_periods
+        angle, magnitude = np.angle(self.points), np.abs(self.points)
+        rows: list[np.ndarray] = []
+        cols: list[np.ndarray] = []
+        values: list[np.ndarray] = []
+        bounds: list[np.ndarray] = []
+        count = 0
+        for point in self.history:
+            for t in range(n_t):
+                for i_h, g_va, g_vm in current_gradients(self.model, point[t]):
+                    chosen = np.flatnonzero(np.isfinite(limit) & (i_h >= 0.9 * limit))
+                    if not len(chosen):
+                        continue
+                    g_va, g_vm = g_va[chosen], g_vm[chosen]
+                    shift = g_va @ (angle[t] - np.angle(point[t])) + g_vm @ (
+                        magnitude[t] - np.abs(point[t])
+                    )
+                    for matrix, variables in ((g_va, self.dva), (g_vm, self.dvm)):
+                        coo = matrix.tocoo()
+                        rows.append(count + coo.row)
+                        cols.append(variables[coo.col, t])
+                        values.append(coo.data)
+                    rows.append(count + np.arange(len(chosen)))
+                    cols.append(slack[chosen, t])
+                    values.append(-np.ones(len(chosen)))
+                    bounds.append(limit[chosen] - i_h[chosen] - shift)
+                    count += len(chosen)
+        if count:
+            lp.add_constraints(
+                "constraint_branch_thermal_cuts",
+                (count,),
+                np.concatenate(rows),
+                np.concatenate(cols),
+                np.concatenate(values),
+                -INF,
+                np.concatenate(bounds),
+            )
 
     def constraint_feeder_head(self, lp: LinearProgram, index: ProblemIndex) -> None:
         """``head = base * (P0 + dP)`` at the slack buses, less their fixed and DER injection."""

@@ -199,38 +199,35 @@ def constraint_der_power_factor(lp: LinearProgram, fleet: DerFleet, index: Probl
 
 
 def constraint_der_apparent_power(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
-    """``p cos(a) + q sin(a) <= S cos(pi / A)`` on A facets: the inscribed circle polygon.
+    """``p cos(a) + q sin(a) <= S cos(pi / A)`` on the facets of the inscribed circle polygon.
 
-    Masked to DERs whose bounds can reach their rating.
+    The family runs over (DER, facet) pairs x periods, masked to the facets that can bind: a
+    facet that every corner of the DER's P/Q box (over the horizon) already satisfies is
+    implied by the bounds and left out, so the polygon stays exact with a few rows per DER.
     """
-    reach = np.hypot(
-        np.abs(np.vstack([fleet.p_min_mw.min(axis=1), fleet.p_max_mw.max(axis=1)])).max(axis=0),
-        np.maximum(-fleet.q_min_mvar, fleet.q_max_mvar),
-    )
-    active = np.flatnonzero(
-        ~fleet.fixed & (reach > fleet.s_rated_mva * np.cos(np.pi / DER_CIRCLE_FACETS))
-    )
-    if not len(active):
-        return
-    # facet normals half a facet off the axes: vertices at (+-S, 0) and (0, +-S)
     angles = 2 * np.pi * (np.arange(DER_CIRCLE_FACETS) + 0.5) / DER_CIRCLE_FACETS
-    shape = (len(active), fleet.n_periods, DER_CIRCLE_FACETS)
-    rows = np.arange(int(np.prod(shape))).reshape(shape)
-    p = np.broadcast_to(index.p[active][:, :, None], shape)
-    q = np.broadcast_to(index.q[active][:, :, None], shape)
-    cos = np.broadcast_to(np.cos(angles), shape)
-    sin = np.broadcast_to(np.sin(angles), shape)
-    rhs = np.broadcast_to(
-        (fleet.s_rated_mva[active] * np.cos(np.pi / DER_CIRCLE_FACETS))[:, None, None], shape
-    )
+    # facet normals half a facet off the axes: vertices at (+-S, 0) and (0, +-S)
+    cos, sin = np.cos(angles), np.sin(angles)
+    p_low, p_high = fleet.p_min_mw.min(axis=1), fleet.p_max_mw.max(axis=1)
+    corners_p = np.stack([p_low, p_low, p_high, p_high], axis=1)  # DER x corner
+    corners_q = np.stack([fleet.q_min_mvar, fleet.q_max_mvar] * 2, axis=1)
+    reach = corners_p[:, :, None] * cos + corners_q[:, :, None] * sin  # DER x corner x facet
+    limit = fleet.s_rated_mva * np.cos(np.pi / DER_CIRCLE_FACETS)
+    binding = (reach.max(axis=1) > limit[:, None] * (1 - 1e-12)) & ~fleet.fixed[:, None]
+    der, facet = np.nonzero(binding)
+    if not len(der):
+        return
+    n_t = fleet.n_periods
+    shape = (len(der), n_t)
+    rows = np.arange(len(der) * n_t)
     lp.add_constraints(
         "constraint_der_apparent_power",
         shape,
-        np.concatenate([rows.ravel(), rows.ravel()]),
-        np.concatenate([p.ravel(), q.ravel()]),
-        np.concatenate([cos.ravel(), sin.ravel()]),
+        np.concatenate([rows, rows]),
+        np.concatenate([index.p[der].ravel(), index.q[der].ravel()]),
+        np.concatenate([np.repeat(cos[facet], n_t), np.repeat(sin[facet], n_t)]),
         -INF,
-        rhs,
+        np.repeat(limit[der], n_t).reshape(shape),
     )
 
 
