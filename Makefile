@@ -31,6 +31,7 @@ typecheck: $(STAMP)
 ## bench: the benchmarks (print a table, write JSON under benchmarks/results/)
 bench: $(STAMP)
 	$(PY) benchmarks/powerflow_timeseries.py
+	$(PY) benchmarks/dispatch.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
