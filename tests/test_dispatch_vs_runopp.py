@@ -9,8 +9,6 @@ power-factor limit relaxed (pf_min 0.05) because runopp has none.
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandapower as pp
 import pandas as pd
@@ -22,6 +20,7 @@ from gridderms.dispatch.horizon import Horizon
 from gridderms.dispatch.service import dispatch_feeder
 from network_models.loaders import load_feeder
 from solvers.limits import OperatingLimits
+from solvers.opf.reference import GeneratorSite, runopp_max_generation_mw
 
 NOON = Horizon(pd.Timestamp("2026-06-21 12:00"), 1, 60)
 NOON_SHARE = float(np.sin(np.pi * 6.5 / 12.0))  # clear-sky bell at 12:30
@@ -48,28 +47,18 @@ def _ders() -> list[PvSystem]:
 
 
 def _runopp_pv_mw(net: pp.pandapowerNet, ders: list[PvSystem], vm_max_pu: float) -> float:
-    net = copy.deepcopy(net)
-    net.load["scaling"] = LOAD_SCALING
-    net.bus["min_vm_pu"], net.bus["max_vm_pu"] = 0.90, vm_max_pu
-    net.ext_grid[["max_p_mw", "min_p_mw", "max_q_mvar", "min_q_mvar"]] = [100, -100, 100, -100]
-    net.line["max_loading_percent"] = 100.0
-    for der in ders:
-        available = der.p_available_mw * NOON_SHARE
-        index = pp.create_sgen(
-            net,
+    sites = [
+        GeneratorSite(
             der.bus,
-            p_mw=available,
-            controllable=True,
-            max_p_mw=available,
-            min_p_mw=0.0,
-            max_q_mvar=der.reactive.q_inject_max_mvar,
-            min_q_mvar=-der.reactive.q_absorb_max_mvar,
+            der.p_available_mw * NOON_SHARE,
+            -der.reactive.q_absorb_max_mvar,
+            der.reactive.q_inject_max_mvar,
         )
-        pp.create_poly_cost(net, index, "sgen", cp1_eur_per_mw=-1.0)
-    pp.runopp(net, init="pf")
-    assert net.OPF_converged
-    assert net.res_bus.vm_pu.max() <= vm_max_pu + 1e-6
-    return float(net.res_sgen.p_mw.sum())
+        for der in ders
+    ]
+    return runopp_max_generation_mw(
+        net, sites, vm_min_pu=0.90, vm_max_pu=vm_max_pu, load_scaling=LOAD_SCALING
+    )
 
 
 @pytest.mark.parametrize("vm_max_pu", [1.05, 1.03])

@@ -378,25 +378,8 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         previous_objective = solution.objective
         verify_s += time.perf_counter() - verify_start
     assert last is not None
-    solve_s = highs.run_s_total
-    if best is not None:
-        solution, ac, _ = best
-        return _result(
-            request,
-            formulation,
-            lp,
-            index,
-            solution,
-            ac,
-            [],
-            iteration,
-            build_s,
-            solve_s,
-            verify_s,
-            time.perf_counter() - start,
-            envelope_inputs=(model, branch_ratings(model, net)[1]),
-        )
-    solution, ac, violations = last
+    # the best AC-feasible schedule if there is one, else the last one with its violations
+    solution, ac, violations = (best[0], best[1], []) if best is not None else last
     return _result(
         request,
         formulation,
@@ -407,7 +390,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         violations,
         iteration,
         build_s,
-        solve_s,
+        highs.run_s_total,
         verify_s,
         time.perf_counter() - start,
         envelope_inputs=(model, branch_ratings(model, net)[1]),
