@@ -383,3 +383,87 @@ def test_operating_envelope_edge_is_where_the_ac_limit_binds(baran_wu, der_id) -
 
     assert ac_at(0.9) <= limits.vm_max_pu  # inside the envelope: within limits by AC
     assert ac_at(1.5) > limits.vm_max_pu + 0.005  # well beyond it: the limit breaks
+
+
+def _flexible_load(bus: int = 30):
+    from gridderms.ders.records import FlexibleLoad
+
+    return FlexibleLoad(
+        der_id="flex-30",
+        name="Cold store",
+        bus=bus,
+        der_type="flexible_load",
+        reactive=ReactiveCapability(s_rated_mva=0.7, pf_min=0.9, ieee1547_category="A"),
+        p_min_mw=0.0,
+        p_baseline_mw=0.3,
+        p_max_mw=0.6,
+        window_start=datetime(2026, 6, 21, 0, tzinfo=UTC),
+        window_end=datetime(2026, 6, 22, 0, tzinfo=UTC),
+    )
+
+
+def test_flexible_load_is_energy_neutral_and_shifts_away_from_the_peak(baran_wu) -> None:
+    ders = [*read_der_file(SCENARIO), _flexible_load()]
+    objective = Objective(weights={"curtailment": 1.0, "peak": 1.0})
+    # the feeder-head objectives need the head modelled with its losses: linearised AC
+    result = dispatch_feeder(baran_wu, ders, DAY, limits=BARAN_WU_BAND, objective=objective,
+                             formulation="linearized-ac")
+    assert result.status == "optimal" and result.ac_feasible
+    load_mw = -result.schedule[result.schedule.der_id == "flex-30"].p_mw.to_numpy()
+    assert load_mw.min() >= -1e-9 and load_mw.max() <= 0.6 + 1e-9
+    assert load_mw.sum() * DAY.dt_h == pytest.approx(0.3 * 24, abs=1e-6)  # energy-neutral
+    peak = int(result.network.feeder_head_p_mw.to_numpy().argmax())
+    assert load_mw[peak] < 0.3  # less than the baseline at the feeder's peak hour
+
+
+def test_bus_hosting_capacity_caps_the_export_and_is_diagnosed(baran_wu) -> None:
+    ders = read_der_file(SCENARIO)
+    capped = dispatch_feeder(
+        baran_wu, ders, NOON, limits=BARAN_WU_BAND, bus_hosting_capacity_mw={17: 1.2}
+    )
+    assert capped.status == "optimal" and capped.ac_feasible
+    rows = capped.schedule.set_index("der_id")
+    assert rows.loc["pv-17", "p_mw"] <= 1.2 + 1e-9
+    assert rows.loc["pv-17", "curtailed_mw"] == pytest.approx(
+        rows.loc["pv-17", "p_available_mw"] - 1.2, abs=1e-6
+    )
+    locked = [
+        d.model_copy(update={"status": "locked_out"}) if d.der_id == "pv-17" else d for d in ders
+    ]
+    refused = dispatch_feeder(
+        baran_wu, locked, NOON, limits=BARAN_WU_BAND, bus_hosting_capacity_mw={17: 1.2}
+    )
+    assert refused.status == "infeasible"
+    worst = refused.diagnosis[0]
+    assert worst.limit == "hosting_capacity (bus 17)" and worst.unit == "MW"
+    assert worst.amount == pytest.approx(rows.loc["pv-17", "p_available_mw"] - 1.2, abs=1e-6)
+
+
+def test_unknown_hosting_capacity_bus_is_refused(baran_wu) -> None:
+    with pytest.raises(ValueError, match="hosting capacity given for unknown bus 999"):
+        dispatch_feeder(
+            baran_wu,
+            read_der_file(SCENARIO),
+            NOON,
+            limits=BARAN_WU_BAND,
+            bus_hosting_capacity_mw={999: 1.0},
+        )
+
+
+def test_least_losses_lowers_ac_losses(baran_wu) -> None:
+    ders = read_der_file(SCENARIO)
+    plain = dispatch_feeder(baran_wu, ders, NOON, limits=BARAN_WU_BAND, formulation="linearized-ac")
+    lossy = dispatch_feeder(
+        baran_wu,
+        ders,
+        NOON,
+        limits=BARAN_WU_BAND,
+        formulation="linearized-ac",
+        objective=Objective(weights={"curtailment": 1.0, "losses": 1.0}),
+    )
+    assert plain.ac_feasible and lossy.ac_feasible
+    assert lossy.network.losses_mw.iloc[0] < plain.network.losses_mw.iloc[0] - 0.005
+    with pytest.raises(ValueError, match="objective 'losses' needs the 'linearized-ac'"):
+        dispatch_feeder(
+            baran_wu, ders, NOON, limits=BARAN_WU_BAND, objective=Objective(weights={"losses": 1.0})
+        )

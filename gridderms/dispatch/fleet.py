@@ -40,17 +40,10 @@ def attach_elements(net: pp.pandapowerNet, ders: Sequence[DerRecord]) -> list[tu
         (der.source_element[0], int(der.source_element[1])) if der.source_element else None
         for der in ders
     ]
-    unsupported = [
-        d for d, e in zip(ders, elements, strict=True) if e is None and isinstance(d, FlexibleLoad)
-    ]
-    if unsupported:
-        raise UnsupportedDerError(
-            f"DER '{unsupported[0].der_id}' (flexible_load) cannot be dispatched yet: flexible "
-            f"loads are not modelled by the dispatch engine"
-        )
     for table, kinds in (
         ("sgen", (PvSystem, DistributedGenerator)),
         ("storage", (BatteryStorage, EvCharger)),
+        ("load", (FlexibleLoad,)),
     ):
         new = [
             i
@@ -70,10 +63,12 @@ def attach_elements(net: pp.pandapowerNet, ders: Sequence[DerRecord]) -> list[tu
                 name=names,
                 sn_mva=[ders[i].reactive.s_rated_mva for i in new],
             )
-        else:
+        elif table == "storage":
             created = pp.create_storages(
                 net, buses, p_mw=0.0, max_e_mwh=1.0, q_mvar=0.0, name=names
             )
+        else:
+            created = pp.create_loads(net, buses, p_mw=0.0, q_mvar=0.0, name=names)
         for i, index in zip(new, created, strict=True):
             elements[i] = (table, int(index))
     missing = [der.der_id for der, element in zip(ders, elements, strict=True) if element is None]
@@ -121,6 +116,8 @@ def build_fleet(
     a = {name: np.zeros((n, n_t)) for name in ("p_min", "p_max", "p_av", "p_fix", "q_fix")}
     e = {name: nan.copy() for name in ("min", "max", "init", "final", "eta_c", "eta_d")}
     curtailable = np.zeros(n, dtype=bool)
+    window = np.zeros((n, n_t), dtype=bool)
+    baseline = np.zeros(n)
     storage = np.zeros(n, dtype=bool)
     fixed = np.zeros(n, dtype=bool)
     starts = horizon.period_starts()
@@ -147,14 +144,20 @@ def build_fleet(
             e["min"][i], e["max"][i], e["init"][i] = 0.0, der.energy_need_mwh, 0.0
             e["final"][i] = max(der.energy_need_mwh - der.p_max_mw * after_h, 0.0)
             e["eta_c"][i] = e["eta_d"][i] = 1.0
-        elif isinstance(der, FlexibleLoad):  # pragma: no cover - refused by attach_elements
-            raise UnsupportedDerError(f"DER '{der.der_id}': flexible loads are not modelled")
+        elif isinstance(der, FlexibleLoad):  # consumption as negative generation
+            inside = (starts >= der.window_start) & (starts < der.window_end)
+            a["p_min"][i] = np.where(inside, -der.p_max_mw, -der.p_baseline_mw)
+            a["p_max"][i] = np.where(inside, -der.p_min_mw, -der.p_baseline_mw)
+            window[i] = inside
+            baseline[i] = der.p_baseline_mw
         if der.status != "available" or der.der_id in overrides:
             # an operator set-point wins; a locked-out DER keeps running as it does now (PV
             # and generators at their available power, storage idle); offline means zero
             fixed[i] = True
             running = der.status == "locked_out" and not storage[i]
             default = a["p_max"][i] if running else np.zeros(n_t)
+            if isinstance(der, FlexibleLoad) and der.status == "locked_out":
+                default = np.full(n_t, -der.p_baseline_mw)  # keeps its baseline
             p_set, q_set = overrides.get(der.der_id, (default, 0.0))
             a["p_fix"][i], a["q_fix"][i] = p_set, q_set
             a["p_av"][i] = 0.0
@@ -183,4 +186,6 @@ def build_fleet(
         fixed=fixed,
         p_fixed_mw=a["p_fix"],
         q_fixed_mvar=a["q_fix"],
+        neutral_window=window,
+        p_baseline_mw=baseline,
     )

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridderms.ders.inventory import feeder_names
 from gridderms.ders.records import DerRecord
 from gridderms.dispatch.fleet import attach_elements, build_fleet
 from gridderms.dispatch.forecast import load_forecast
@@ -17,7 +18,39 @@ from network_models.feeder import Feeder
 from solvers.acmodel import cached_ac_model, compile_ac_model
 from solvers.limits import OperatingLimits
 from solvers.opf.dispatch import DispatchRequest, DispatchResult, run_dispatch
-from solvers.opf.problem import DispatchLimits, Objective
+from solvers.opf.problem import DispatchLimits, HostingCapacityLimit, Objective
+
+
+def hosting_capacity_limits(
+    feeder: Feeder,
+    ders: Sequence[DerRecord],
+    per_bus_mw: dict[int, float],
+    per_feeder_mw: dict[str, float],
+) -> tuple[HostingCapacityLimit, ...]:
+    """Hosting-capacity caps on the DERs at a bus or on a feeder (``feeder-<head bus>``).
+
+    Raises
+    ------
+    ValueError
+        For a bus or feeder the feeder does not have, or a negative or non-finite cap.
+    """
+    bus_of = np.array([der.bus for der in ders], dtype=np.int64)
+    names = feeder_names(feeder)
+    feeder_of = np.array([names.get(int(b), "de-energized") for b in bus_of])
+    caps = []
+    for kind, limits, where in (("bus", per_bus_mw, bus_of), ("feeder", per_feeder_mw, feeder_of)):
+        known = set(feeder.net.bus.index) if kind == "bus" else set(names.values())
+        for key, p_max_mw in limits.items():
+            if key not in known:
+                raise ValueError(f"hosting capacity given for unknown {kind} {key!r}")
+            if not (np.isfinite(p_max_mw) and p_max_mw >= 0):
+                raise ValueError(
+                    f"hosting capacity of {kind} {key!r} must be a finite "
+                    f"non-negative power [MW], got {p_max_mw}"
+                )
+            members = np.flatnonzero(where == key)
+            caps.append(HostingCapacityLimit(f"{kind} {key}", members, float(p_max_mw)))
+    return tuple(caps)
 
 
 @dataclass(frozen=True)
@@ -39,6 +72,8 @@ def dispatch_feeder(
     start_step: int = 0,
     overrides: dict[str, tuple[float, float]] | None = None,
     formulation: str = "lindistflow",
+    bus_hosting_capacity_mw: dict[int, float] | None = None,
+    feeder_hosting_capacity_mw: dict[str, float] | None = None,
 ) -> DispatchResult:
     """Dispatch ``ders`` on ``feeder`` over ``horizon``.
 
@@ -55,6 +90,9 @@ def dispatch_feeder(
         net = feeder.net
         elements = attach_elements(net, ders)
         model = cached_ac_model(feeder)
+    caps = hosting_capacity_limits(
+        feeder, ders, bus_hosting_capacity_mw or {}, feeder_hosting_capacity_mw or {}
+    )
     forecast = load_forecast(feeder, horizon, start_step)
     fleet = build_fleet(ders, elements, forecast, horizon, overrides)
     n_t = horizon.n_periods
@@ -71,6 +109,7 @@ def dispatch_feeder(
             head_export_max_mw=np.full(
                 n_t, np.inf if head.export_max_mw is None else head.export_max_mw
             ),
+            hosting_capacity=caps,
         ),
         objective=objective or Objective(),
         dt_h=horizon.dt_h,

@@ -36,10 +36,13 @@ from solvers.opf.problem import (
     constraint_der_apparent_power,
     constraint_der_power_factor,
     constraint_der_ramp,
+    constraint_flexible_energy_neutral,
+    constraint_hosting_capacity,
     constraint_shared_curtailment,
     constraint_storage_energy,
     objective_cost,
     objective_curtailment,
+    objective_losses,
     objective_peak,
     objective_track,
     variable_der_power,
@@ -170,12 +173,12 @@ def _der_profiles(request: DispatchRequest, p_mw: np.ndarray, q_mvar: np.ndarray
     """The forecast with every DER element set to ``p_mw``/``q_mvar`` (DER x period)."""
     values = {key: frame.copy() for key, frame in request.forecast.values.items()}
     n_t = request.fleet.n_periods
-    for table in ("sgen", "storage"):
+    for table in ("sgen", "storage", "load"):
         positions = [i for i, (t, _) in enumerate(request.fleet.element) if t == table]
         if not positions:
             continue
         ids = [request.fleet.element[i][1] for i in positions]
-        sign = 1.0 if table == "sgen" else -1.0  # pandapower storage: charging positive
+        sign = 1.0 if table == "sgen" else -1.0  # storage (charging) and load: consumption +
         for column, data in (("p_mw", p_mw), ("q_mvar", q_mvar)):
             ders = pd.DataFrame(sign * data[positions].T, columns=ids)
             frame = values.get((table, column), pd.DataFrame(index=range(n_t)))
@@ -237,6 +240,8 @@ def build_problem(
     constraint_der_apparent_power(lp, fleet, index)
     constraint_storage_energy(lp, fleet, index, dt_h)
     constraint_der_ramp(lp, fleet, index)
+    constraint_hosting_capacity(lp, fleet, index, request.limits)
+    constraint_flexible_energy_neutral(lp, fleet, index)
     objective = request.objective
     if objective.share_curtailment:
         constraint_shared_curtailment(lp, fleet, index)
@@ -249,6 +254,13 @@ def build_problem(
         objective_track(lp, index, weights["track"], dt_h, objective.head_target_mw)
     if weights.get("peak"):
         objective_peak(lp, index, weights["peak"])
+    if weights.get("losses"):
+        if not isinstance(formulation, LinearizedAc):
+            raise ValueError(
+                "objective 'losses' needs the 'linearized-ac' formulation: LinDistFlow has no "
+                "loss model"
+            )
+        objective_losses(lp, fleet, index, weights["losses"], dt_h)
     return lp, index
 
 
@@ -407,6 +419,7 @@ def diagnose(
 ) -> tuple[LimitRelaxation, ...]:
     """Re-solve with penalised slacks and list every limit that must give, and by how much."""
     for family in (
+        *(["slack_hosting_capacity_mw"] if "slack_hosting_capacity_mw" in lp.variables else []),
         "slack_voltage_low",
         "slack_voltage_high",
         "slack_thermal_pu",
@@ -458,6 +471,20 @@ def diagnose(
                 "MVA",
             )
         )
+    if "slack_hosting_capacity_mw" in lp.variables:
+        values = relaxed.values(lp.variables["slack_hosting_capacity_mw"])
+        for position, period in zip(*np.nonzero(values > 1e-7), strict=True):
+            cap = request.limits.hosting_capacity[position]
+            found.append(
+                LimitRelaxation(
+                    f"hosting_capacity ({cap.name})",
+                    "der_group",
+                    int(position),
+                    int(period),
+                    float(values[position, period]),
+                    "MW",
+                )
+            )
     for family, limit in (
         ("slack_head_import_mw", "feeder_head_import"),
         ("slack_head_export_mw", "feeder_head_export"),

@@ -59,6 +59,10 @@ class DerFleet:
         Locked-out or offline DERs held at ``p_fixed_mw`` / ``q_fixed_mvar``.
     p_fixed_mw, q_fixed_mvar : numpy.ndarray
         Fixed set-points (DER x period) [MW, MVAr], used where ``fixed``.
+    neutral_window : numpy.ndarray of bool, optional
+        DER x period: the periods over which a flexible load must be energy-neutral.
+    p_baseline_mw : numpy.ndarray, optional
+        Baseline consumption of flexible loads [MW] (load positive).
     """
 
     der_ids: list[str]
@@ -83,6 +87,8 @@ class DerFleet:
     fixed: np.ndarray
     p_fixed_mw: np.ndarray
     q_fixed_mvar: np.ndarray
+    neutral_window: np.ndarray | None = None
+    p_baseline_mw: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.der_ids)

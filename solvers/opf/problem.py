@@ -28,7 +28,7 @@ SLACK_PENALTY = 1e4
 STORAGE_THROUGHPUT_COST = 1e-3
 #: facets of the apparent-power circle polygons (inscribed: never exceeds a rating)
 DER_CIRCLE_FACETS = 16
-OBJECTIVES = ("curtailment", "cost", "track", "peak")
+OBJECTIVES = ("curtailment", "cost", "track", "peak", "losses")
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,8 @@ class DispatchLimits:
         Thermal limit of lines and transformers [%].
     head_import_max_mw, head_export_max_mw : numpy.ndarray
         Per-period limits on power drawn from / fed back to the upstream grid [MW] (inf: none).
+    hosting_capacity : tuple of HostingCapacityLimit
+        Caps on the total DER export of groups of DERs (a bus, a feeder).
     """
 
     vm_min_pu: float
@@ -50,6 +52,19 @@ class DispatchLimits:
     max_loading_percent: float
     head_import_max_mw: np.ndarray
     head_export_max_mw: np.ndarray
+    hosting_capacity: tuple[HostingCapacityLimit, ...] = ()
+
+
+@dataclass(frozen=True)
+class HostingCapacityLimit:
+    """The DERs ``members`` (fleet positions) may export at most ``p_max_mw`` together [MW].
+
+    ``name`` says where, e.g. ``"bus 17"`` or ``"feeder-1"``.
+    """
+
+    name: str
+    members: np.ndarray
+    p_max_mw: float
 
 
 @dataclass(frozen=True)
@@ -176,13 +191,21 @@ def constraint_storage_energy(
 
 
 def constraint_der_power_factor(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
-    """``|q| <= tan(acos(pf_min)) * p`` for generating DERs (storage: circle only)."""
-    active = np.flatnonzero(~fleet.is_storage & ~fleet.fixed)
+    """``|q| <= tan(acos(pf_min)) * |p|`` for DERs that only generate or only consume.
+
+    DERs whose active power changes sign (batteries, EV chargers, flexible loads that may
+    also feed in) are held by their apparent-power circle only: a power-factor limit through
+    ``p = 0`` would forbid reactive power exactly where it is free.
+    """
+    generating = fleet.p_min_mw.min(axis=1) >= 0.0
+    consuming = fleet.p_max_mw.max(axis=1) <= 0.0
+    active = np.flatnonzero((generating | consuming) & ~fleet.is_storage & ~fleet.fixed)
     if not len(active):
         return
     shape = (len(active), fleet.n_periods, 2)
     n = len(active) * fleet.n_periods
-    tan = np.repeat(fleet.tan_phi_max[active], fleet.n_periods)
+    sign = np.where(generating[active], 1.0, -1.0)  # |p| = sign * p
+    tan = np.repeat(sign * fleet.tan_phi_max[active], fleet.n_periods)
     p = index.p[active].ravel()
     q = index.q[active].ravel()
     upper_rows = np.arange(n) * 2
@@ -270,6 +293,67 @@ def constraint_shared_curtailment(lp: LinearProgram, fleet: DerFleet, index: Pro
         available,
         available,
     )
+
+
+def constraint_hosting_capacity(
+    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex, limits: DispatchLimits
+) -> None:
+    """``sum(p[members]) - slack <= p_max`` per hosting-capacity limit and period."""
+    caps = limits.hosting_capacity
+    if not caps:
+        return
+    n_t = fleet.n_periods
+    slack = lp.add_variables("slack_hosting_capacity_mw", (len(caps), n_t), 0.0, 0.0)
+    index.slacks["hosting_capacity"] = slack
+    rows, cols, values = [], [], []
+    for position, cap in enumerate(caps):
+        members = np.asarray(cap.members, dtype=np.int64)
+        cap_rows = position * n_t + np.arange(n_t)
+        rows += [np.tile(cap_rows, len(members)), cap_rows]
+        cols += [index.p[members].ravel(), slack[position]]
+        values += [np.ones(len(members) * n_t), -np.ones(n_t)]
+    upper = np.repeat([[cap.p_max_mw] for cap in caps], n_t, axis=1)
+    lp.add_constraints(
+        "constraint_hosting_capacity",
+        (len(caps), n_t),
+        np.concatenate(rows),
+        np.concatenate(cols),
+        np.concatenate(values),
+        -INF,
+        upper,
+    )
+
+
+def constraint_flexible_energy_neutral(
+    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex
+) -> None:
+    """A flexible load's energy over its window equals its baseline energy."""
+    if fleet.neutral_window is None:
+        return
+    flexible = np.flatnonzero(fleet.neutral_window.any(axis=1) & ~fleet.fixed)
+    if not len(flexible):
+        return
+    window = fleet.neutral_window[flexible]
+    der, period = np.nonzero(window)
+    assert fleet.p_baseline_mw is not None
+    target = -fleet.p_baseline_mw[flexible] * window.sum(axis=1)  # generation sign
+    lp.add_constraints(
+        "constraint_flexible_energy_neutral",
+        (len(flexible),),
+        der,
+        index.p[flexible[der], period],
+        np.ones(len(der)),
+        target,
+        target,
+    )
+
+
+def objective_losses(
+    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex, weight: float, dt_h: float
+) -> None:
+    """Minimise network losses: import + DER output (the load is fixed) [MWh]."""
+    _add_cost(lp, index.head, weight * dt_h)
+    _add_cost(lp, index.p, weight * dt_h)
 
 
 def objective_curtailment(
