@@ -406,8 +406,9 @@ def test_flexible_load_is_energy_neutral_and_shifts_away_from_the_peak(baran_wu)
     ders = [*read_der_file(SCENARIO), _flexible_load()]
     objective = Objective(weights={"curtailment": 1.0, "peak": 1.0})
     # the feeder-head objectives need the head modelled with its losses: linearised AC
-    result = dispatch_feeder(baran_wu, ders, DAY, limits=BARAN_WU_BAND, objective=objective,
-                             formulation="linearized-ac")
+    result = dispatch_feeder(
+        baran_wu, ders, DAY, limits=BARAN_WU_BAND, objective=objective, formulation="linearized-ac"
+    )
     assert result.status == "optimal" and result.ac_feasible
     load_mw = -result.schedule[result.schedule.der_id == "flex-30"].p_mw.to_numpy()
     assert load_mw.min() >= -1e-9 and load_mw.max() <= 0.6 + 1e-9

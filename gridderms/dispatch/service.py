@@ -74,6 +74,7 @@ def dispatch_feeder(
     formulation: str = "lindistflow",
     bus_hosting_capacity_mw: dict[int, float] | None = None,
     feeder_hosting_capacity_mw: dict[str, float] | None = None,
+    backend: str = "highspy",
 ) -> DispatchResult:
     """Dispatch ``ders`` on ``feeder`` over ``horizon``.
 
@@ -114,5 +115,6 @@ def dispatch_feeder(
         objective=objective or Objective(),
         dt_h=horizon.dt_h,
         formulation=formulation,
+        backend=backend,
     )
     return run_dispatch(net, model, request)

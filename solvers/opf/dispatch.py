@@ -26,7 +26,14 @@ from solvers.opf.envelopes import operating_envelopes
 from solvers.opf.fleet import DerFleet
 from solvers.opf.lindistflow import LinDistFlow
 from solvers.opf.linearized_ac import LinearizedAc
-from solvers.opf.lp import INF, HighsModel, InfeasibleError, LinearProgram, LpSolution
+from solvers.opf.lp import (
+    INF,
+    HighsModel,
+    InfeasibleError,
+    LinearProgram,
+    LpSolution,
+    LpSolver,
+)
 from solvers.opf.network import branch_ratings, radial_network
 from solvers.opf.problem import (
     SLACK_PENALTY,
@@ -48,6 +55,7 @@ from solvers.opf.problem import (
     variable_der_power,
     variable_storage,
 )
+from solvers.opf.pyomo_backend import PyomoHighsModel
 from solvers.timeseries import TimeSeriesResult, run_timeseries
 from solvers.violations import Violation
 
@@ -74,7 +82,10 @@ class DispatchRequest:
     dt_h : float
         Period length [h].
     formulation : str
-        ``"lindistflow"``.
+        ``"lindistflow"`` or ``"linearized-ac"``.
+    backend : str
+        ``"highspy"`` (the LP passed to HiGHS in one call) or ``"pyomo"`` (a Pyomo model
+        through Pyomo's persistent HiGHS interface).
     max_iterations : int
         Cap on solve/verify rounds.
     vm_tolerance_pu, loading_tolerance_percent : float
@@ -88,6 +99,7 @@ class DispatchRequest:
     dt_h: float
     formulation: str = "lindistflow"
     max_iterations: int = 6
+    backend: str = "highspy"
     vm_tolerance_pu: float = 1e-3
     loading_tolerance_percent: float = 0.5
 
@@ -195,6 +207,14 @@ def fixed_injection_pu(model: AcModel, request: DispatchRequest) -> np.ndarray:
     profiles = _der_profiles(request, zero, zero)
     delta = injection_delta(model, dict(profiles.values))
     return model.element_sbus0[np.newaxis, :] + delta
+
+
+def _solver_model(lp: LinearProgram, backend: str) -> LpSolver:
+    if backend == "highspy":
+        return HighsModel(lp)
+    if backend == "pyomo":
+        return PyomoHighsModel(lp)
+    raise ValueError(f"unknown LP backend '{backend}'; use 'highspy' or 'pyomo'")
 
 
 def make_formulation(
@@ -313,7 +333,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         request.formulation, model, net, fixed_injection_pu(model, request), der_row, limits
     )
     lp, index = build_problem(request, formulation)
-    highs = HighsModel(lp)
+    highs = _solver_model(lp, request.backend)
     build_s = time.perf_counter() - start
 
     verify_s = 0.0
@@ -379,7 +399,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
             run_s = highs.run_s_total
             formulation = formulation.relinearized(voltages)
             lp, index = build_problem(request, formulation)
-            highs = HighsModel(lp)
+            highs = _solver_model(lp, request.backend)
             highs.run_s_total = run_s
             build_s += time.perf_counter() - rebuild_start
         else:  # move the offsets and update the live model in place
@@ -410,7 +430,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
 
 
 def diagnose(
-    highs: HighsModel,
+    highs: LpSolver,
     lp: LinearProgram,
     index: ProblemIndex,
     formulation: Formulation,

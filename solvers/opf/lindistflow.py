@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.acmodel import AcModel
-from solvers.opf.lp import INF, HighsModel, LinearProgram, LpSolution
+from solvers.opf.lp import INF, LinearProgram, LpSolution, LpSolver
 from solvers.opf.network import RadialNetwork
 from solvers.opf.problem import DispatchLimits, ProblemIndex
 
@@ -229,7 +229,7 @@ class LinDistFlow:
 
     def apply_ac_correction(
         self,
-        highs: HighsModel,
+        highs: LpSolver,
         lp: LinearProgram,
         solution: LpSolution,
         voltages: np.ndarray,

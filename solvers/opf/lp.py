@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -168,6 +169,24 @@ class LpSolution:
     def duals(self, family: Family) -> np.ndarray:
         """Duals of a row family in its shape."""
         return self.row_dual[family.start : family.start + family.size].reshape(family.shape)
+
+
+class LpSolver(Protocol):
+    """What the dispatch needs of a live LP: solve, and change bounds and costs in place."""
+
+    run_s_total: float
+
+    def set_col_bounds(
+        self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
+    ) -> None: ...
+
+    def set_row_bounds(
+        self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
+    ) -> None: ...
+
+    def set_costs(self, index: np.ndarray, cost: float | np.ndarray) -> None: ...
+
+    def solve(self) -> LpSolution: ...
 
 
 class HighsModel:
