@@ -208,8 +208,8 @@ def resolve_ratio() -> dict:
         make_formulation,
     )
     from solvers.opf.lp import HighsModel
-    from solvers.opf.pyomo_backend import PyomoHighsModel
     from solvers.opf.problem import DispatchLimits, Objective
+    from solvers.opf.pyomo_backend import PyomoHighsModel
 
     feeder = load_feeder("1-MV-rural--0-sw")
     ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
