@@ -125,6 +125,13 @@ def _parser() -> argparse.ArgumentParser:
         "power flow (radial or meshed); both are verified and corrected by AC power flow",
     )
     dispatch.add_argument(
+        "--backend",
+        choices=["highspy", "pyomo"],
+        default="highspy",
+        help="how the LP reaches HiGHS: in one call (highspy, default) or as a Pyomo model "
+        "through Pyomo's persistent interface (same result, slower to build)",
+    )
+    dispatch.add_argument(
         "--share-curtailment",
         action="store_true",
         help="curtail every curtailable DER by the same fraction",
@@ -369,6 +376,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         head=HeadLimits(args.head_import_max_mw, args.head_export_max_mw),
         start_step=args.start_step,
         formulation=args.formulation,
+        backend=args.backend,
     )
     summary = result.summary()
     if args.out:
