@@ -56,6 +56,7 @@ from solvers.opf.problem import (
     variable_storage,
 )
 from solvers.opf.pyomo_backend import PyomoHighsModel
+from solvers.powerflow import PowerFlowError
 from solvers.timeseries import TimeSeriesResult, run_timeseries
 from solvers.violations import Violation
 
@@ -63,8 +64,8 @@ FORMULATIONS = ("lindistflow", "linearized-ac")
 Formulation = LinDistFlow | LinearizedAc
 #: the AC correction loop has converged when no DER set-point moves more than this [MW]
 P_TOLERANCE_MW = 1e-4
-#: ... or when the objective changes by no more than this share between iterations [-]
-OBJECTIVE_TOLERANCE = 1e-4
+#: ... or when the objective changes by no more than this share (at least 1 kWh) [-]
+OBJECTIVE_TOLERANCE = 1e-3
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,37 @@ def fixed_injection_pu(model: AcModel, request: DispatchRequest) -> np.ndarray:
     return model.element_sbus0[np.newaxis, :] + delta
 
 
+def uncontrolled_p_mw(fleet: DerFleet) -> np.ndarray:
+    """What each DER does without dispatch [MW] (DER x period): generation at its available
+    power, storage idle, flexible loads at their baseline, fixed DERs at their set-points."""
+    natural = np.zeros_like(fleet.p_max_mw)
+    if fleet.p_baseline_mw is not None and fleet.neutral_window is not None:
+        flexible = fleet.neutral_window.any(axis=1)
+        natural[flexible] = -fleet.p_baseline_mw[flexible, None]
+    natural = np.clip(natural, fleet.p_min_mw, fleet.p_max_mw)
+    natural = np.where(fleet.curtailable[:, None], fleet.p_available_mw, natural)
+    return np.where(fleet.fixed[:, None], fleet.p_fixed_mw, natural)
+
+
+def uncontrolled_voltages(
+    net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
+) -> np.ndarray | None:
+    """AC bus voltages of the uncontrolled schedule per period (a first linearisation point
+    near the answer), or ``None`` when that AC power flow has no solution."""
+    fleet = request.fleet
+    q_mvar = np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, 0.0)
+    try:
+        ac = run_timeseries(
+            net,
+            _der_profiles(request, uncontrolled_p_mw(fleet), q_mvar),
+            steps=fleet.n_periods,
+            model=model,
+        )
+    except PowerFlowError:
+        return None
+    return ac.model_voltages_pu
+
+
 def _solver_model(lp: LinearProgram, backend: str) -> LpSolver:
     if backend == "highspy":
         return HighsModel(lp)
@@ -332,6 +364,10 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
     formulation = make_formulation(
         request.formulation, model, net, fixed_injection_pu(model, request), der_row, limits
     )
+    if isinstance(formulation, LinearizedAc):
+        start_point = uncontrolled_voltages(net, model, request)
+        if start_point is not None:
+            formulation = formulation.relinearized(start_point, keep_cuts=False)
     lp, index = build_problem(request, formulation)
     highs = _solver_model(lp, request.backend)
     build_s = time.perf_counter() - start

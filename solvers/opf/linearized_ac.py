@@ -6,14 +6,17 @@ of bus voltage angle and magnitude from that period's operating point ``V0[t]`` 
 * power balance: ``Re/Im(dS/dVa) dtheta + Re/Im(dS/dVm) dvm - der/base = S_fixed - S0``
   at every non-slack bus
 * voltage band:  ``vm_min <= |V0| + dvm <= vm_max``
-* thermal:       ``|I0| + d|I|/dtheta dtheta + d|I|/dvm dvm <= I_max`` at both branch ends
+* thermal:       ``P cos(a) + Q sin(a) <= I_max |V0| cos(pi/A)`` on A facets at both branch
+  ends, ``P`` and ``Q`` linearised (``dSbr/dV``), for branches loaded >= 50 % at this or an
+  earlier point
 * feeder head:   ``head = base * (P0 + dP)`` at the slack buses, less their fixed and DER
   injection
 
-The model is exact to first order at its operating points. The dispatch loop re-linearises at
-the AC power flow of each schedule (sequential linear programming), so the fixed point of the
-loop is an AC power flow that meets the limits. Each rebuild costs a few vectorised array
-operations, far less than a solve.
+The model is exact to first order at its operating points. The dispatch loop starts from the AC
+power flow of the uncontrolled schedule and re-linearises at the AC power flow of each schedule
+(sequential linear programming), so the fixed point of the loop is an AC power flow that meets
+the limits. Thermal limits act on the linearised branch P and Q rather than on ``|I|``, whose
+first-order model misses reactive flow where Q passes through zero.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from pandapower.pypower.dSbr_dV import dSbr_dV
 from pandapower.pypower.dSbus_dV import dSbus_dV
+from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from scipy import sparse
 
 from solvers.acmodel import AcModel
@@ -30,25 +35,15 @@ from solvers.opf.problem import DispatchLimits, ProblemIndex
 
 Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]
 
+#: facets of the branch apparent-power polygon (inscribed, vertices on the P and Q axes)
+BRANCH_CIRCLE_FACETS = 16
+#: branches loaded to at least this share of their limit get thermal rows [-]
+MONITOR_SHARE = 0.5
 
-def current_gradients(
-    model: AcModel, v: np.ndarray
-) -> list[tuple[np.ndarray, sparse.csr_matrix, sparse.csr_matrix]]:
-    """Per branch end: ``|I|`` at ``v`` and its gradients w.r.t. angle and magnitude [pu]."""
-    ends = []
-    for admittance in (model.yf, model.yt):
-        current = admittance @ v
-        magnitude = np.abs(current)
-        unit = np.where(magnitude > 1e-9, np.conj(current) / np.maximum(magnitude, 1e-12), 1.0)
-        scaled = sparse.diags(unit) @ admittance
-        ends.append(
-            (
-                magnitude,
-                sparse.csr_matrix((scaled @ sparse.diags(1j * v)).real),
-                sparse.csr_matrix((scaled @ sparse.diags(v / np.abs(v))).real),
-            )
-        )
-    return ends
+
+def end_currents(model: AcModel, v: np.ndarray) -> np.ndarray:
+    """``|I|`` at the from and to end of every branch at bus voltages ``v`` [pu] (branch x 2)."""
+    return np.stack([np.abs(model.yf @ v), np.abs(model.yt @ v)], axis=1)
 
 
 @dataclass
@@ -68,7 +63,7 @@ class LinearizedAc:
     branch_rating_pu: np.ndarray
     branch_element: list[tuple[str, int]]
     operating_point: np.ndarray | None = field(default=None)
-    #: earlier linearisation points (periods x buses); their thermal cuts are kept
+    #: earlier linearisation points (periods x buses); branches heavily loaded there stay watched
     history: tuple[np.ndarray, ...] = ()
 
     name = "linearized-ac"
@@ -92,22 +87,17 @@ class LinearizedAc:
         self.s_calc0 = (points * np.conj((model.ybus @ points.T).T)).T  # buses x periods
         self.jacobians = [dSbus_dV(model.ybus, v) for v in points]  # (dS_dVm, dS_dVa)
         self.points = points
-        self.i0 = np.zeros((model.yf.shape[0], n_t, 2))
-        self.gradients: list[list[tuple[sparse.csr_matrix, sparse.csr_matrix]]] = []
-        for t, v in enumerate(points):
-            ends = current_gradients(model, v)
-            for end, (magnitude, _, _) in enumerate(ends):
-                self.i0[:, t, end] = magnitude
-            self.gradients.append([(g_va, g_vm) for _, g_va, g_vm in ends])
+        self.i0 = np.stack([end_currents(model, v) for v in points], axis=1)  # branch x t x end
 
     @property
     def n_branch(self) -> int:
         """Branch rows of the AC model."""
         return int(self.model.yf.shape[0])
 
-    def relinearized(self, voltages: np.ndarray) -> LinearizedAc:
-        """The same model linearised at ``voltages`` (periods x buses, complex) [pu], keeping
-        the thermal cuts of every earlier point."""
+    def relinearized(self, voltages: np.ndarray, *, keep_cuts: bool = True) -> LinearizedAc:
+        """The same model linearised at ``voltages`` (periods x buses, complex) [pu]; the
+        branches watched at earlier points stay watched unless ``keep_cuts`` is false."""
+        history = (*self.history, self.points) if keep_cuts else ()
         return LinearizedAc(
             self.model,
             self.fixed_injection_pu,
@@ -116,7 +106,7 @@ class LinearizedAc:
             self.branch_rating_pu,
             self.branch_element,
             voltages,
-            (*self.history, self.points),
+            history,
         )
 
     # -- variables ---------------------------------------------------------------------------
@@ -195,73 +185,67 @@ class LinearizedAc:
             upper,
         )
 
+    def monitored_branches(self, limit: np.ndarray) -> np.ndarray:
+        """Branches loaded to at least :data:`MONITOR_SHARE` of their limit at this or any
+        earlier linearisation point (the AC check covers every branch and brings a branch in
+        once it gets there)."""
+        current = self.i0.max(axis=(1, 2))
+        for point in self.history:
+            for v in point:
+                current = np.maximum(current, end_currents(self.model, v).max(axis=1))
+        return np.flatnonzero(np.isfinite(limit) & (current >= MONITOR_SHARE * limit))
+
     def constraint_branch_thermal_limit(self, lp: LinearProgram, index: ProblemIndex) -> None:
-        """Linearised current magnitude at both ends of every branch within its rating."""
-        n_br, n_t = self.n_branch, self.n_periods
+        """Branch-end apparent power inside ``I_max |V0|`` (inscribed polygon), linearised in
+        P and Q: exact to first order also where Q passes through zero, unlike ``|I|``."""
+        n_br, n_t, n_a = self.n_branch, self.n_periods, BRANCH_CIRCLE_FACETS
         slack = lp.add_variables("slack_thermal_pu", (n_br, n_t), 0.0, 0.0)
         index.slacks["thermal"] = slack
-        parts: list[Triplets] = []
-        for end in (0, 1):
-            # family rows are (branch, period, end): row = (branch * T + t) * 2 + end
-            for position, variables in ((0, self.dva), (1, self.dvm)):
-                matrices = [self.gradients[t][end][position] for t in range(n_t)]
-                rows, cols, values = self._per_period(matrices, variables, np.arange(n_br))
-                parts.append((rows * 2 + end, cols, values))
-            slack_rows = (np.arange(n_br)[:, None] * n_t + np.arange(n_t)[None, :]) * 2 + end
-            parts.append((slack_rows.ravel(), slack.ravel(), -np.ones(slack.size)))
-        rows, cols, values = (np.concatenate(p) for p in zip(*parts, strict=True))
         limit = self.branch_rating_pu * self.limits.max_loading_percent / 100.0
-        upper = np.where(np.isfinite(limit)[:, None, None], limit[:, None, None] - self.i0, INF)
-        lp.add_constraints(
-            "constraint_branch_thermal_limit", (n_br, n_t, 2), rows, cols, values, -INF, upper
-        )
-        self.constraint_branch_thermal_cuts(lp, slack, limit)
-
-    def constraint_branch_thermal_cuts(
-        self, lp: LinearProgram, slack: np.ndarray, limit: np.ndarray
-    ) -> None:
-        """Thermal limits linearised at every earlier point, for branches loaded >= 90 % there.
-
-        ``|I|`` is convex along a flow reversal, so a linearisation forgets the other side;
-        keeping the earlier ones (Kelley's cutting planes) stops the loop from oscillating.
-        """
-        n_t = self.n_periods
-        angle, magnitude = np.angle(self.points), np.abs(self.points)
+        watched = self.monitored_branches(limit)
+        if not len(watched):
+            return
+        angles = 2 * np.pi * (np.arange(n_a) + 0.5) / n_a  # vertices on the P and Q axes
+        cos, sin = np.cos(angles), np.sin(angles)
+        model = self.model
+        branch_from = model.branch[:, F_BUS].real.astype(np.int64)
+        branch_to = model.branch[:, T_BUS].real.astype(np.int64)
         rows: list[np.ndarray] = []
         cols: list[np.ndarray] = []
         values: list[np.ndarray] = []
         bounds: list[np.ndarray] = []
         count = 0
-        for point in self.history:
-            for t in range(n_t):
-                for i_h, g_va, g_vm in current_gradients(self.model, point[t]):
-                    chosen = np.flatnonzero(np.isfinite(limit) & (i_h >= 0.9 * limit))
-                    if not len(chosen):
-                        continue
-                    g_va, g_vm = g_va[chosen], g_vm[chosen]
-                    shift = g_va @ (angle[t] - np.angle(point[t])) + g_vm @ (
-                        magnitude[t] - np.abs(point[t])
-                    )
-                    for matrix, variables in ((g_va, self.dva), (g_vm, self.dvm)):
-                        coo = matrix.tocoo()
-                        rows.append(count + coo.row)
-                        cols.append(variables[coo.col, t])
-                        values.append(coo.data)
-                    rows.append(count + np.arange(len(chosen)))
-                    cols.append(slack[chosen, t])
-                    values.append(-np.ones(len(chosen)))
-                    bounds.append(limit[chosen] - i_h[chosen] - shift)
-                    count += len(chosen)
-        if count:
-            lp.add_constraints(
-                "constraint_branch_thermal_cuts",
-                (count,),
-                np.concatenate(rows),
-                np.concatenate(cols),
-                np.concatenate(values),
-                -INF,
-                np.concatenate(bounds),
-            )
+        n_w = len(watched)
+        for t, v in enumerate(self.points):
+            df_va, df_vm, dt_va, dt_vm, s_from, s_to = dSbr_dV(model.branch, model.yf, model.yt, v)
+            for d_va, d_vm, s0, end_bus in (
+                (df_va, df_vm, s_from, branch_from),
+                (dt_va, dt_vm, s_to, branch_to),
+            ):
+                d_va = sparse.csr_matrix(d_va)[watched]
+                d_vm = sparse.csr_matrix(d_vm)[watched]
+                radius = limit[watched] * np.abs(v[end_bus[watched]]) * np.cos(np.pi / n_a)
+                for facet in range(n_a):
+                    for matrix, variables in ((d_va, self.dva), (d_vm, self.dvm)):
+                        projected = (cos[facet] * matrix.real + sin[facet] * matrix.imag).tocoo()
+                        rows.append(count + projected.row)
+                        cols.append(variables[projected.col, t])
+                        values.append(projected.data)
+                    rows.append(count + np.arange(n_w))
+                    cols.append(slack[watched, t])
+                    values.append(-np.ones(n_w))
+                    base = cos[facet] * s0[watched].real + sin[facet] * s0[watched].imag
+                    bounds.append(radius - base)
+                    count += n_w
+        lp.add_constraints(
+            "constraint_branch_thermal_limit",
+            (count,),
+            np.concatenate(rows),
+            np.concatenate(cols),
+            np.concatenate(values),
+            -INF,
+            np.concatenate(bounds),
+        )
 
     def constraint_feeder_head(self, lp: LinearProgram, index: ProblemIndex) -> None:
         """``head = base * (P0 + dP)`` at the slack buses, less their fixed and DER injection."""
