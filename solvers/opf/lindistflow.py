@@ -23,10 +23,7 @@ import numpy as np
 from solvers.acmodel import AcModel
 from solvers.opf.lp import INF, LinearProgram, LpSolution, LpSolver
 from solvers.opf.network import RadialNetwork
-from solvers.opf.problem import DispatchLimits, ProblemIndex
-
-#: facets of the branch apparent-power polygon (inscribed)
-BRANCH_CIRCLE_FACETS = 16
+from solvers.opf.problem import BRANCH_CIRCLE_FACETS, DispatchLimits, ProblemIndex
 
 
 @dataclass

@@ -31,12 +31,10 @@ from scipy import sparse
 
 from solvers.acmodel import AcModel
 from solvers.opf.lp import INF, LinearProgram
-from solvers.opf.problem import DispatchLimits, ProblemIndex
+from solvers.opf.problem import BRANCH_CIRCLE_FACETS, DispatchLimits, ProblemIndex
 
 Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-#: facets of the branch apparent-power polygon (inscribed, vertices on the P and Q axes)
-BRANCH_CIRCLE_FACETS = 16
 #: branches loaded to at least this share of their limit get thermal rows [-]
 MONITOR_SHARE = 0.5
 

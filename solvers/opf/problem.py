@@ -28,6 +28,8 @@ SLACK_PENALTY = 1e4
 STORAGE_THROUGHPUT_COST = 1e-3
 #: facets of the apparent-power circle polygons (inscribed: never exceeds a rating)
 DER_CIRCLE_FACETS = 16
+#: facets of the branch apparent-power polygons of both formulations (inscribed)
+BRANCH_CIRCLE_FACETS = 16
 OBJECTIVES = ("curtailment", "cost", "track", "peak", "losses")
 
 
