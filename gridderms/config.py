@@ -12,11 +12,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from network_models.loaders import default_cache_dir
 from solvers.limits import OperatingLimits
-
-
-def _default_cache_dir() -> Path:
-    return Path.home() / ".cache" / "gridderms"
 
 
 class Settings(BaseSettings):
@@ -37,7 +34,7 @@ class Settings(BaseSettings):
     vm_min_pu: float = Field(default=0.95, gt=0.0, allow_inf_nan=False)
     vm_max_pu: float = Field(default=1.05, gt=0.0, allow_inf_nan=False)
     max_loading_percent: float = Field(default=100.0, gt=0.0, allow_inf_nan=False)
-    cache_dir: Path = Field(default_factory=_default_cache_dir)
+    cache_dir: Path = Field(default_factory=default_cache_dir)
 
     def operating_limits(self) -> OperatingLimits:
         """The configured voltage band and thermal limit as :class:`OperatingLimits`."""

@@ -141,7 +141,7 @@ class LinearProgram:
         return _cat(self.col_lower), _cat(self.col_upper)
 
 
-def _flatten(index: np.ndarray, *values: float | np.ndarray) -> tuple[np.ndarray, ...]:
+def flatten_update(index: np.ndarray, *values: float | np.ndarray) -> tuple[np.ndarray, ...]:
     """Indices and values broadcast to the shape of ``index``, flattened for HiGHS."""
     shape = np.shape(index)
     flat = [np.broadcast_to(np.asarray(v, float), shape).ravel().copy() for v in values]
@@ -221,19 +221,19 @@ class HighsModel:
         self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
     ) -> None:
         """Change variable bounds in place."""
-        flat, low, high = _flatten(index, lower, upper)
+        flat, low, high = flatten_update(index, lower, upper)
         self.highs.changeColsBounds(len(flat), flat, low, high)
 
     def set_row_bounds(
         self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
     ) -> None:
         """Change row bounds (right-hand sides) in place."""
-        flat, low, high = _flatten(index, lower, upper)
+        flat, low, high = flatten_update(index, lower, upper)
         self.highs.changeRowsBounds(len(flat), flat, low, high)  # type: ignore[attr-defined]
 
     def set_costs(self, index: np.ndarray, cost: float | np.ndarray) -> None:
         """Change objective coefficients in place."""
-        flat, values = _flatten(index, cost)
+        flat, values = flatten_update(index, cost)
         self.highs.changeColsCost(len(flat), flat, values)
 
     def solve(self) -> LpSolution:

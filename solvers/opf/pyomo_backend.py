@@ -18,7 +18,7 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from solvers.opf.lp import InfeasibleError, LinearProgram, LpSolution, _flatten
+from solvers.opf.lp import InfeasibleError, LinearProgram, LpSolution, flatten_update
 
 
 class PyomoHighsModel:
@@ -83,7 +83,7 @@ class PyomoHighsModel:
         self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
     ) -> None:
         """Change variable bounds (picked up by the next persistent update)."""
-        flat, low, high = _flatten(index, lower, upper)
+        flat, low, high = flatten_update(index, lower, upper)
         for j, lo, hi in zip(flat, low, high, strict=True):
             self.model.x[int(j)].setlb(_finite_or_none(lo))
             self.model.x[int(j)].setub(_finite_or_none(hi))
@@ -92,14 +92,14 @@ class PyomoHighsModel:
         self, index: np.ndarray, lower: float | np.ndarray, upper: float | np.ndarray
     ) -> None:
         """Change row bounds through their mutable parameters."""
-        flat, low, high = _flatten(index, lower, upper)
+        flat, low, high = flatten_update(index, lower, upper)
         for i, lo, hi in zip(flat, low, high, strict=True):
             self.model.row_lower[int(i)] = lo
             self.model.row_upper[int(i)] = hi
 
     def set_costs(self, index: np.ndarray, cost: float | np.ndarray) -> None:
         """Change objective coefficients through their mutable parameters."""
-        flat, values = _flatten(index, cost)
+        flat, values = flatten_update(index, cost)
         for j, value in zip(flat, values, strict=True):
             self.model.cost[int(j)] = value
 
