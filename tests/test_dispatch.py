@@ -468,3 +468,45 @@ def test_least_losses_lowers_ac_losses(baran_wu) -> None:
         dispatch_feeder(
             baran_wu, ders, NOON, limits=BARAN_WU_BAND, objective=Objective(weights={"losses": 1.0})
         )
+
+
+def test_interchangeable_ders_aggregate_exactly(baran_wu) -> None:
+    from solvers.opf.aggregation import aggregate_fleet
+
+    def pv(der_id: str, bus: int, p_mw: float, category: str = "B") -> PvSystem:
+        return PvSystem(
+            der_id=der_id,
+            name=der_id,
+            bus=bus,
+            der_type="pv",
+            reactive=ReactiveCapability(
+                s_rated_mva=1.1 * p_mw, pf_min=0.9, ieee1547_category=category
+            ),
+            p_nameplate_mw=p_mw,
+            p_available_mw=p_mw,
+            curtailable=True,
+        )
+
+    limits = OperatingLimits(0.90, 1.03, 100.0)
+    split = [pv("a", 17, 2.0), pv("b", 17, 1.0), pv("c", 17, 0.5), pv("d", 32, 3.5)]
+    whole = [pv("abc", 17, 3.5), pv("d", 32, 3.5)]
+    many = dispatch_feeder(baran_wu, split, NOON, limits=limits, formulation="linearized-ac")
+    one = dispatch_feeder(baran_wu, whole, NOON, limits=limits, formulation="linearized-ac")
+    assert many.ac_feasible and one.ac_feasible
+    rows = many.schedule.set_index("der_id")
+    total = rows.loc[["a", "b", "c"], "p_mw"].sum()
+    assert total == pytest.approx(one.schedule.set_index("der_id").loc["abc", "p_mw"], abs=1e-6)
+    assert rows.loc["a", "p_mw"] == pytest.approx(2 * rows.loc["b", "p_mw"], rel=1e-9)
+    # a DER with other reactive limits (category A) is not interchangeable with them
+    fleet_ders = [*split[:3], pv("e", 17, 1.0, category="A")]
+    from gridderms.dispatch.fleet import attach_elements, build_fleet
+    from gridderms.dispatch.forecast import load_forecast
+
+    net = copy.deepcopy(baran_wu.net)
+    fleet = build_fleet(
+        fleet_ders, attach_elements(net, fleet_ders), load_forecast(baran_wu, NOON), NOON
+    )
+    aggregation, _ = aggregate_fleet(fleet, np.full(4, 17))
+    assert aggregation.fleet.n_der == 2
+    assert list(aggregation.group) == [0, 0, 0, 1]
+    assert aggregation.share[:3] == pytest.approx([2 / 3.5, 1 / 3.5, 0.5 / 3.5])

@@ -12,7 +12,7 @@ names every limit that must give, with element, period and amount: a diagnosis, 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -22,6 +22,7 @@ import pandas as pd
 from network_models.profiles import FeederProfiles
 from solvers.acmodel import AcModel, injection_delta
 from solvers.limits import OperatingLimits
+from solvers.opf.aggregation import Aggregation, aggregate_fleet
 from solvers.opf.envelopes import operating_envelopes
 from solvers.opf.fleet import DerFleet
 from solvers.opf.lindistflow import LinDistFlow
@@ -210,6 +211,15 @@ def fixed_injection_pu(model: AcModel, request: DispatchRequest) -> np.ndarray:
     return model.element_sbus0[np.newaxis, :] + delta
 
 
+def _aggregated_limits(limits: DispatchLimits, aggregation: Aggregation) -> DispatchLimits:
+    """Hosting-capacity members mapped onto the aggregates (a group never spans two buses)."""
+    caps = tuple(
+        replace(cap, members=np.unique(aggregation.group[np.asarray(cap.members, dtype=int)]))
+        for cap in limits.hosting_capacity
+    )
+    return replace(limits, hosting_capacity=caps)
+
+
 def uncontrolled_p_mw(fleet: DerFleet) -> np.ndarray:
     """What each DER does without dispatch [MW] (DER x period): generation at its available
     power, storage idle, flexible loads at their baseline, fixed DERs at their set-points."""
@@ -361,14 +371,19 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         bad = fleet.der_ids[int(np.flatnonzero(der_row < 0)[0])]
         raise ValueError(f"DER '{bad}' is at a bus that is out of service or de-energized")
     limits = request.limits
+    # the LP sees interchangeable DERs as one; the AC check and the schedule see every DER
+    aggregation, lp_der_row = aggregate_fleet(fleet, der_row)
+    lp_request = replace(
+        request, fleet=aggregation.fleet, limits=_aggregated_limits(limits, aggregation)
+    )
     formulation = make_formulation(
-        request.formulation, model, net, fixed_injection_pu(model, request), der_row, limits
+        request.formulation, model, net, fixed_injection_pu(model, request), lp_der_row, limits
     )
     if isinstance(formulation, LinearizedAc):
         start_point = uncontrolled_voltages(net, model, request)
         if start_point is not None:
             formulation = formulation.relinearized(start_point, keep_cuts=False)
-    lp, index = build_problem(request, formulation)
+    lp, index = build_problem(lp_request, formulation)
     highs = _solver_model(lp, request.backend)
     build_s = time.perf_counter() - start
 
@@ -390,7 +405,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         except InfeasibleError:
             if best is not None:  # an AC-feasible schedule exists: keep it
                 break
-            diagnosis = diagnose(highs, lp, index, formulation, model, request)
+            diagnosis = diagnose(highs, lp, index, formulation, model, lp_request)
             return _infeasible(
                 request,
                 formulation,
@@ -402,8 +417,8 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
                 time.perf_counter() - start,
             )
         verify_start = time.perf_counter()
-        p_mw = solution.values(lp.variables["der_p_mw"])
-        q_mvar = solution.values(lp.variables["der_q_mvar"])
+        p_mw = aggregation.split(solution.values(lp.variables["der_p_mw"]))
+        q_mvar = aggregation.split(solution.values(lp.variables["der_q_mvar"]))
         ac = run_timeseries(
             net,
             _der_profiles(request, p_mw, q_mvar),
@@ -434,7 +449,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
             rebuild_start = time.perf_counter()
             run_s = highs.run_s_total
             formulation = formulation.relinearized(voltages)
-            lp, index = build_problem(request, formulation)
+            lp, index = build_problem(lp_request, formulation)
             highs = _solver_model(lp, request.backend)
             highs.run_s_total = run_s
             build_s += time.perf_counter() - rebuild_start
@@ -462,6 +477,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         verify_s,
         time.perf_counter() - start,
         envelope_inputs=(model, branch_ratings(model, net)[1]),
+        aggregation=aggregation,
     )
 
 
@@ -587,10 +603,15 @@ def _result(
     verify_s: float,
     total_s: float,
     envelope_inputs: tuple[AcModel, np.ndarray] | None = None,
+    aggregation: Aggregation | None = None,
 ) -> DispatchResult:
     fleet = request.fleet
     p_mw = solution.values(lp.variables["der_p_mw"])
     q_mvar = solution.values(lp.variables["der_q_mvar"])
+    lp_fleet = fleet
+    if aggregation is not None:
+        p_mw, q_mvar = aggregation.split(p_mw), aggregation.split(q_mvar)
+        lp_fleet = aggregation.fleet
     schedule = _schedule(request, p_mw, q_mvar)
     if envelope_inputs is not None and ac.model_voltages_pu is not None:
         model, ratings_pu = envelope_inputs
@@ -617,7 +638,7 @@ def _result(
             "losses_mw": ac.losses_mw,
         }
     )
-    storage_ids = [fleet.der_ids[i] for i in index.storage]
+    storage_ids = [lp_fleet.der_ids[i] for i in index.storage]
     energy = pd.DataFrame(
         solution.values(lp.variables["storage_energy_mwh"]).T, columns=storage_ids
     )
