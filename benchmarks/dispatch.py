@@ -208,6 +208,7 @@ def resolve_ratio() -> dict:
         make_formulation,
     )
     from solvers.opf.lp import HighsModel
+    from solvers.opf.network import branch_ratings
     from solvers.opf.problem import DispatchLimits, Objective
     from solvers.opf.pyomo_backend import PyomoHighsModel
 
@@ -221,7 +222,12 @@ def resolve_ratio() -> dict:
     model = cached_ac_model(feeder)
     der_row = model.bus_lookup[fleet.bus]
     formulation = make_formulation(
-        "lindistflow", model, feeder.net, fixed_injection_pu(model, request), der_row, limits
+        "lindistflow",
+        model,
+        branch_ratings(model, feeder.net),
+        fixed_injection_pu(model, request),
+        der_row,
+        limits,
     )
     start = time.perf_counter()
     lp, _ = build_problem(request, formulation)

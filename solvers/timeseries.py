@@ -105,10 +105,13 @@ class TimeSeriesResult:
             )
         return found
 
-    def worst_violations(self) -> list[Violation]:
-        """The worst violation of each element over all steps, largest excess first."""
+    def worst_violations(self, violations: list[Violation] | None = None) -> list[Violation]:
+        """The worst violation of each element over all steps, largest excess first.
+
+        ``violations`` defaults to :meth:`violations`; pass it when already computed.
+        """
         worst: dict[tuple[str, str, int], Violation] = {}
-        for violation in self.violations():
+        for violation in self.violations() if violations is None else violations:
             key = (violation.kind, violation.element, violation.element_id)
             if key not in worst or violation.excess > worst[key].excess:
                 worst[key] = violation
@@ -116,7 +119,8 @@ class TimeSeriesResult:
 
     def summary(self) -> dict[str, object]:
         """JSON-ready summary (no per-step tables)."""
-        worst = self.worst_violations()
+        violations = self.violations()
+        worst = self.worst_violations(violations)
         vm = self.vm_pu.to_numpy()
         loading = np.concatenate(
             [self.line_loading_percent.to_numpy(), self.trafo_loading_percent.to_numpy()], axis=1
@@ -135,7 +139,7 @@ class TimeSeriesResult:
             "max_vm_pu": float(np.nanmax(vm)),
             "max_loading_percent": float(np.nanmax(loading)) if loading.size else 0.0,
             "energy_losses_mwh": float(self.losses_mw.sum()),
-            "steps_with_violations": len({v.step for v in self.violations()}),
+            "steps_with_violations": len({v.step for v in violations}),
             "worst_violations": [v.to_dict() for v in worst[:20]],
         }
 

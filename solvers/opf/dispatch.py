@@ -262,17 +262,20 @@ def _solver_model(lp: LinearProgram, backend: str) -> LpSolver:
 def make_formulation(
     name: str,
     model: AcModel,
-    net: pp.pandapowerNet,
+    branches: tuple[list[tuple[str, int]], np.ndarray],
     fixed: np.ndarray,
     der_row: np.ndarray,
     limits: DispatchLimits,
 ) -> Formulation:
-    """The formulation called ``name`` for this feeder and request."""
+    """The formulation called ``name`` for this feeder and request.
+
+    ``branches`` is :func:`~solvers.opf.network.branch_ratings` of the model.
+    """
+    elements, ratings = branches
     if name == "lindistflow":
-        network = radial_network(model, net, limits.max_loading_percent)
+        network = radial_network(model, elements, ratings, limits.max_loading_percent)
         return LinDistFlow(network, model, fixed, der_row, limits)
     if name == "linearized-ac":
-        elements, ratings = branch_ratings(model, net)
         return LinearizedAc(model, fixed, der_row, limits, ratings, elements)
     raise ValueError(f"unknown formulation '{name}'; use one of {FORMULATIONS}")
 
@@ -376,13 +379,19 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
     lp_request = replace(
         request, fleet=aggregation.fleet, limits=_aggregated_limits(limits, aggregation)
     )
+    branches = branch_ratings(model, net)
     formulation = make_formulation(
-        request.formulation, model, net, fixed_injection_pu(model, request), lp_der_row, limits
+        request.formulation,
+        model,
+        branches,
+        fixed_injection_pu(model, request),
+        lp_der_row,
+        limits,
     )
     if isinstance(formulation, LinearizedAc):
         start_point = uncontrolled_voltages(net, model, request)
         if start_point is not None:
-            formulation = formulation.relinearized(start_point, keep_cuts=False)
+            formulation = formulation.relinearized(start_point, keep_watched=False)
     lp, index = build_problem(lp_request, formulation)
     highs = _solver_model(lp, request.backend)
     build_s = time.perf_counter() - start
@@ -476,7 +485,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         highs.run_s_total,
         verify_s,
         time.perf_counter() - start,
-        envelope_inputs=(model, branch_ratings(model, net)[1]),
+        envelope_inputs=(model, branches[1]),
         aggregation=aggregation,
     )
 

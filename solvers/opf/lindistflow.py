@@ -38,7 +38,6 @@ class LinDistFlow:
 
     name = "lindistflow"
     voltage_slack_squared = True
-    relinearizes = False
 
     def __post_init__(self) -> None:
         n_bus = self.network.n_bus

@@ -66,7 +66,6 @@ class LinearizedAc:
 
     name = "linearized-ac"
     voltage_slack_squared = False
-    relinearizes = True
 
     def __post_init__(self) -> None:
         model = self.model
@@ -92,10 +91,10 @@ class LinearizedAc:
         """Branch rows of the AC model."""
         return int(self.model.yf.shape[0])
 
-    def relinearized(self, voltages: np.ndarray, *, keep_cuts: bool = True) -> LinearizedAc:
+    def relinearized(self, voltages: np.ndarray, *, keep_watched: bool = True) -> LinearizedAc:
         """The same model linearised at ``voltages`` (periods x buses, complex) [pu]; the
-        branches watched at earlier points stay watched unless ``keep_cuts`` is false."""
-        history = (*self.history, self.points) if keep_cuts else ()
+        branches watched at earlier points stay watched unless ``keep_watched`` is false."""
+        history = (*self.history, self.points) if keep_watched else ()
         return LinearizedAc(
             self.model,
             self.fixed_injection_pu,

@@ -68,7 +68,10 @@ class RadialNetwork:
 
 
 def radial_network(
-    model: AcModel, net: pp.pandapowerNet, max_loading_percent: float
+    model: AcModel,
+    elements: list[tuple[str, int]],
+    ratings_pu: np.ndarray,
+    max_loading_percent: float,
 ) -> RadialNetwork:
     """Orient the AC model's branches from the sources and attach thermal limits.
 
@@ -107,7 +110,7 @@ def radial_network(
             if seen[other]:
                 raise FormulationError(
                     f"LinDistFlow needs a radial feeder, but the energized network has a mesh "
-                    f"(closed through {_describe(model, groups[pair][0])}); use the "
+                    f"(closed through {_describe(elements[groups[pair][0]])}); use the "
                     f"'linearized-ac' formulation or open a tie switch"
                 )
             seen[other] = True
@@ -116,10 +119,8 @@ def radial_network(
             members.append(groups[pair])
             queue.append(other)
     z_equivalent = np.array([1.0 / np.sum(1.0 / z_pu[rows]) for rows in members], dtype=complex)
-    element = [_element_of(model, rows[0]) for rows in members]
-    s_max = np.array(
-        [sum(_rating_pu(net, model, _element_of(model, r), r) for r in rows) for rows in members]
-    )
+    element = [elements[rows[0]] for rows in members]
+    s_max = np.array([ratings_pu[rows].sum() for rows in members])
     return RadialNetwork(
         base_mva=model.base_mva,
         n_bus=n_bus,
@@ -135,34 +136,9 @@ def radial_network(
     )
 
 
-def _element_of(model: AcModel, row: int) -> tuple[str, int]:
-    for table, mapping in (("line", model.lines), ("trafo", model.trafos)):
-        hit = np.flatnonzero(mapping.rows == row)
-        if len(hit):
-            return table, int(mapping.element_ids[hit[0]])
-    return "switch-impedance", -1
-
-
-def _describe(model: AcModel, row: int) -> str:
-    table, element_id = _element_of(model, row)
-    return f"{table} {element_id}" if element_id >= 0 else "a closed switch"
-
-
-def _rating_pu(net: pp.pandapowerNet, model: AcModel, element: tuple[str, int], row: int) -> float:
+def _describe(element: tuple[str, int]) -> str:
     table, element_id = element
-    if table == "line":
-        line = net.line.loc[element_id]
-        base_kv = model.branch[row, F_BUS].real
-        vn_kv = _bus_base_kv(model, int(base_kv))
-        return float(line.max_i_ka * line.df * line.parallel * SQRT3 * vn_kv / model.base_mva)
-    if table == "trafo":
-        trafo = net.trafo.loc[element_id]
-        return float(trafo.sn_mva * trafo.df * trafo.parallel / model.base_mva)
-    return float("inf")
-
-
-def _bus_base_kv(model: AcModel, bus_row: int) -> float:
-    return float(model.bus_base_kv[bus_row])
+    return f"{table} {element_id}" if element_id >= 0 else "a closed switch"
 
 
 def branch_ratings(
@@ -170,11 +146,28 @@ def branch_ratings(
 ) -> tuple[list[tuple[str, int]], np.ndarray]:
     """``(table, id)`` and thermal rating at nominal voltage [pu] of every AC-model branch row.
 
-    Rows that are neither lines nor transformers (closed switches with impedance) get ``inf``.
+    Rows that are neither lines nor transformers (closed switches with impedance) get
+    ``("switch-impedance", -1)`` and ``inf``.
     """
-    rows = np.arange(model.yf.shape[0])
-    elements = [_element_of(model, int(row)) for row in rows]
-    ratings = np.array(
-        [_rating_pu(net, model, el, int(row)) for el, row in zip(elements, rows, strict=True)]
-    )
+    n_rows = model.yf.shape[0]
+    elements: list[tuple[str, int]] = [("switch-impedance", -1)] * n_rows
+    ratings = np.full(n_rows, np.inf)
+    lines, trafos = model.lines, model.trafos
+    if len(lines.rows):
+        line = net.line.loc[lines.element_ids]
+        vn_kv = model.bus_base_kv[model.branch[lines.rows, F_BUS].real.astype(np.int64)]
+        ratings[lines.rows] = (
+            (line.max_i_ka * line.df * line.parallel).to_numpy(dtype=float)
+            * SQRT3
+            * vn_kv
+            / model.base_mva
+        )
+    if len(trafos.rows):
+        trafo = net.trafo.loc[trafos.element_ids]
+        ratings[trafos.rows] = (trafo.sn_mva * trafo.df * trafo.parallel).to_numpy(
+            dtype=float
+        ) / model.base_mva
+    for table, mapping in (("line", lines), ("trafo", trafos)):
+        for row, element_id in zip(mapping.rows, mapping.element_ids, strict=True):
+            elements[int(row)] = (table, int(element_id))
     return elements, ratings
