@@ -586,10 +586,7 @@ def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimit
     pairs += [
         ("voltage range", f"{summary['min_vm_pu']:.4f} - {summary['max_vm_pu']:.4f} pu"),
         ("maximum loading", f"{summary['max_loading_percent']:.1f} %"),
-        (
-            "energy losses",
-            f"{float(result.losses_mw.sum()) * feeder.profiles.step_minutes / 60:.4f} MWh",
-        ),
+        ("energy losses", f"{summary['energy_losses_mwh']:.4f} MWh"),
         ("steps with violations", summary["steps_with_violations"]),
     ]
     print(format_pairs(pairs))

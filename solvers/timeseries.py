@@ -61,6 +61,8 @@ class TimeSeriesResult:
         How the steps were solved, in words.
     setup_s, solve_s : float
         Conversion/compilation time and time for all steps [s].
+    step_minutes : int
+        Length of one step [min].
     """
 
     feeder: str
@@ -77,6 +79,7 @@ class TimeSeriesResult:
     setup_s: float
     solve_s: float
     limits: OperatingLimits
+    step_minutes: int
     #: complex bus voltages per step in the compiled model's rows [pu] (compiled path only)
     model_voltages_pu: np.ndarray | None = None
 
@@ -138,7 +141,7 @@ class TimeSeriesResult:
             "min_vm_pu": float(np.nanmin(vm)),
             "max_vm_pu": float(np.nanmax(vm)),
             "max_loading_percent": float(np.nanmax(loading)) if loading.size else 0.0,
-            "energy_losses_mwh": float(self.losses_mw.sum()),
+            "energy_losses_mwh": float(self.losses_mw.sum()) * self.step_minutes / 60.0,
             "steps_with_violations": len({v.step for v in violations}),
             "worst_violations": [v.to_dict() for v in worst[:20]],
         }
@@ -271,6 +274,7 @@ def _run_compiled(
         setup_s=setup_s,
         solve_s=solve_s,
         limits=limits,
+        step_minutes=profiles.step_minutes,
         model_voltages_pu=voltages,
     )
 
@@ -335,4 +339,5 @@ def _run_runpp(
         setup_s=0.0,
         solve_s=solve_s,
         limits=limits,
+        step_minutes=profiles.step_minutes,
     )

@@ -139,3 +139,13 @@ def test_compiled_path_on_a_1000_plus_bus_feeder_with_14_slack_buses(cache_dir) 
         np.abs(fast.feeder_head_p_mw.iloc[:3].to_numpy() - peer.feeder_head_p_mw.to_numpy()).max()
         < POWER_TOL_MW
     )
+
+
+def test_summary_reports_energy_losses_in_mwh(cache_dir) -> None:
+    feeder = load_feeder("1-MV-rural--0-sw", cache_dir=cache_dir)
+    assert feeder.profiles is not None and feeder.profiles.step_minutes == 15
+    result = run_timeseries(feeder.net, feeder.profiles, steps=8, start=4_000)
+    summary = result.summary()
+    # 15-min steps: the energy is a quarter of the sum of the per-step powers
+    assert summary["energy_losses_mwh"] == pytest.approx(result.losses_mw.sum() / 4, rel=1e-12)
+    assert summary["energy_losses_mwh"] > 0
