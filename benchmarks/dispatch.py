@@ -2,11 +2,18 @@
 
 Cases (each run in its own process, so the peak memory is that case's):
 
-``mv-rural-1p``        SimBench MV rural (~100 buses, 102 DERs), one period, both formulations
-``mv-rural-96p``       the same with 10 batteries added, 96 x 15 min periods (LinDistFlow)
-``schutterwald-10k``   LV Schutterwald (2,940 buses, meshed, 14 substations), 10,000 small DERs
-                       (~1.3 kW each, ~6.5 MW), one period (linearised AC)
-``baran-wu-runopp``    Baran-Wu with PV, one period, against pandapower's ``runopp`` (same limits)
+``baran-wu-runopp``       Baran-Wu (33 buses) with PV, one period, against pandapower's
+                          ``runopp`` on the same problem
+``mv-rural-1p``           SimBench MV rural (~100 buses, one DER per bus), one period, both
+                          formulations; ``runopp`` attempted on the same problem
+``mv-rural-96p``          the same with 10 batteries added, 96 x 15 min periods (LinDistFlow)
+``schutterwald-1p``       LV Schutterwald (2,940 buses, meshed, 14 substations), one PV per
+                          load bus (1,506 DERs), one period (linearised AC)
+``schutterwald-10k``      the same feeder with 10,000 small PV (~1.3 kW each, ~6.5 MW)
+``schutterwald-10k-96p``  the 10,000 PV plus 150 batteries over 96 x 15 min periods
+``mvlv-rural-5k-1p``      SimBench MV/LV rural (5,479 buses, 1 MV + 100+ LV grids), one PV
+                          per load bus plus its own 581 generators (5,954 DERs), one period
+``mvlv-rural-5k-96p``     the same with 100 batteries over 96 x 15 min periods
 
 Also reported: the ratio of total time to HiGHS's own solve time, and a persistent re-solve
 after a bound change against the first solve. Prints a table, writes
@@ -30,7 +37,18 @@ import numpy as np
 import pandas as pd
 
 RESULTS = Path(__file__).parent / "results" / "dispatch.json"
-CASES = ("baran-wu-runopp", "mv-rural-1p", "mv-rural-96p", "schutterwald-10k")
+CASES = (
+    "baran-wu-runopp",
+    "mv-rural-1p",
+    "mv-rural-96p",
+    "schutterwald-1p",
+    "schutterwald-10k",
+    "schutterwald-10k-96p",
+    "mvlv-rural-5k-1p",
+    "mvlv-rural-5k-96p",
+)
+#: 21 June in SimBench's 2016 profiles [15-min steps]
+MIDSUMMER_STEP = 96 * 172
 
 
 def _pv(
@@ -58,7 +76,7 @@ def _pv(
     )
 
 
-def _battery(der_id: str, bus: int):
+def _battery(der_id: str, bus: int, scale_mw: float = 0.25):
     from gridderms.ders.capability import ReactiveCapability
     from gridderms.ders.records import BatteryStorage
 
@@ -67,16 +85,55 @@ def _battery(der_id: str, bus: int):
         name=der_id,
         bus=bus,
         der_type="battery",
-        reactive=ReactiveCapability(s_rated_mva=0.3, pf_min=0.9, ieee1547_category="B"),
-        p_charge_max_mw=0.25,
-        p_discharge_max_mw=0.25,
-        e_capacity_mwh=1.0,
+        reactive=ReactiveCapability(
+            s_rated_mva=1.2 * scale_mw, pf_min=0.9, ieee1547_category="B"
+        ),
+        p_charge_max_mw=scale_mw,
+        p_discharge_max_mw=scale_mw,
+        e_capacity_mwh=4 * scale_mw,
         soc_min_percent=10,
         soc_max_percent=90,
         soc_initial_percent=50,
         charge_efficiency=0.95,
         discharge_efficiency=0.95,
     )
+
+
+def _runopp_attempt(feeder, ders, step: int, limits) -> dict:
+    """pandapower ``runopp`` on the same single-period problem: loads at ``step``, every
+    generator a controllable site with its available power and Q box."""
+    from solvers.opf.reference import GeneratorSite, runopp_max_generation_mw
+
+    net = feeder.net.deepcopy()
+    values = feeder.profiles.values
+    net.load["p_mw"] = values[("load", "p_mw")].iloc[step].to_numpy()
+    net.load["q_mvar"] = values[("load", "q_mvar")].iloc[step].to_numpy()
+    available = values[("sgen", "p_mw")].iloc[step]
+    sites = [
+        GeneratorSite(
+            d.bus,
+            float(available[d.source_element[1]]),
+            -d.reactive.q_absorb_max_mvar,
+            d.reactive.q_inject_max_mvar,
+        )
+        for d in ders
+        if d.source_element and d.source_element[0] == "sgen"
+    ]
+    net.sgen["in_service"] = False
+    start = time.perf_counter()
+    try:
+        pv_mw = runopp_max_generation_mw(
+            net,
+            sites,
+            vm_min_pu=limits.vm_min_pu,
+            vm_max_pu=limits.vm_max_pu,
+            max_loading_percent=limits.max_loading_percent,
+        )
+        outcome = {"runopp_pv_mw": pv_mw, "runopp_status": "converged"}
+    except RuntimeError as exc:
+        outcome = {"runopp_status": str(exc).splitlines()[0][:120]}
+    outcome["runopp_attempt_s"] = time.perf_counter() - start
+    return outcome
 
 
 def run_case(name: str, repeats: int) -> dict:
@@ -157,18 +214,55 @@ def run_case(name: str, repeats: int) -> dict:
             ]
             row["lindistflow_total_s"] = statistics.median(r.total_s for r in ldf)
             row["lindistflow_curtailed_mwh"] = ldf[-1].curtailed_mwh
-    else:  # schutterwald-10k
+            row.update(_runopp_attempt(feeder, ders, start_step, limits))
+    elif name.startswith("schutterwald"):
         feeder = load_feeder("lv-schutterwald")
         rng = np.random.default_rng(1)
         buses = feeder.net.load.bus.to_numpy()
-        ders = [
-            _pv(f"pv-{i}", int(buses[i % len(buses)]), float(rng.uniform(3e-4, 9e-4)))
-            for i in range(10_000)
-        ]
+        if name == "schutterwald-1p":
+            ders = [_pv(f"pv-{b}", int(b), float(rng.uniform(2e-3, 6e-3))) for b in buses]
+        else:
+            ders = [
+                _pv(f"pv-{i}", int(buses[i % len(buses)]), float(rng.uniform(3e-4, 9e-4)))
+                for i in range(10_000)
+            ]
+        horizon = noon
+        if name.endswith("96p"):
+            ders += [_battery(f"bat-{b}", int(b), 0.005) for b in buses[::10]]
+            horizon = Horizon(pd.Timestamp("2026-06-21"), 24, 15)
         limits = OperatingLimits(0.90, 1.05, 100.0)
         runs = [
-            dispatch_feeder(feeder, ders, noon, limits=limits, formulation="linearized-ac")
-            for _ in range(max(1, repeats // 2))
+            dispatch_feeder(feeder, ders, horizon, limits=limits, formulation="linearized-ac")
+            for _ in range(1 if name.endswith("96p") else max(1, repeats // 2 + 1))
+        ]
+    else:  # mvlv-rural-5k
+        from network_models.builtin import simbench_feeder
+        from network_models.feeder import Feeder
+
+        code = "1-MVLV-rural-all-0-sw"
+        net, profiles, _ = simbench_feeder(code, slice(MIDSUMMER_STEP, MIDSUMMER_STEP + 96))
+        feeder = Feeder(code, f"simbench:{code}", net, profiles)
+        rng = np.random.default_rng(2)
+        buses = feeder.net.load.bus.to_numpy()
+        ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
+        ders += [_pv(f"pv-{b}", int(b), float(rng.uniform(3e-3, 9e-3))) for b in buses]
+        horizon = Horizon(pd.Timestamp("2016-06-21 12:00"), 0.25, 15)
+        start_step = 48
+        if name.endswith("96p"):
+            ders += [_battery(f"bat-{b}", int(b), 0.01) for b in buses[::50]]
+            horizon = Horizon(pd.Timestamp("2016-06-21"), 24, 15)
+            start_step = 0
+        limits = OperatingLimits(0.92, 1.05, 100.0)
+        runs = [
+            dispatch_feeder(
+                feeder,
+                ders,
+                horizon,
+                limits=limits,
+                start_step=start_step,
+                formulation="linearized-ac",
+            )
+            for _ in range(1 if name.endswith("96p") else max(1, repeats // 2 + 1))
         ]
     last = runs[-1]
     row.update(
@@ -323,6 +417,12 @@ def main() -> None:
                 f"\n{r['case']}: ours {r['total_s']:.3f} s ({r['ours_pv_mw']:.4f} MW PV) vs "
                 f"runopp {r['runopp_total_s']:.3f} s ({r['runopp_pv_mw']:.4f} MW PV): "
                 f"{r['runopp_total_s'] / r['total_s']:.1f}x faster"
+            )
+        if "runopp_status" in r and "runopp_total_s" not in r:
+            print(
+                f"{r['case']}: pandapower runopp on the same problem: {r['runopp_status']} "
+                f"after {r['runopp_attempt_s']:.1f} s"
+                + (f" ({r['runopp_pv_mw']:.4f} MW)" if "runopp_pv_mw" in r else "")
             )
         if "lindistflow_total_s" in r:
             print(

@@ -65,6 +65,9 @@ def test_pyomo_backend_gives_the_same_dispatch(cache_dir, formulation) -> None:
     assert direct.ac_feasible and via_pyomo.ac_feasible
     assert via_pyomo.iterations == direct.iterations
     assert via_pyomo.objective_value == pytest.approx(direct.objective_value, abs=1e-6)
-    assert via_pyomo.network.max_vm_pu.to_numpy() == pytest.approx(
-        direct.network.max_vm_pu.to_numpy(), abs=1e-6
-    )
+    # the same curtailment in every period; reactive power costs nothing, so the two solvers
+    # (highspy starts from a crash basis, Pyomo from HiGHS's own) may pick different Q
+    p_direct = direct.schedule.groupby("period").p_mw.sum().to_numpy()
+    p_pyomo = via_pyomo.schedule.groupby("period").p_mw.sum().to_numpy()
+    assert p_pyomo == pytest.approx(p_direct, abs=1e-6)
+    assert via_pyomo.network.max_vm_pu.max() <= limits.vm_max_pu + 1e-3

@@ -34,6 +34,8 @@ from solvers.opf.lp import (
     LinearProgram,
     LpSolution,
     LpSolver,
+    carry_basis,
+    starting_basis,
 )
 from solvers.opf.network import branch_ratings, radial_network
 from solvers.opf.problem import (
@@ -48,6 +50,7 @@ from solvers.opf.problem import (
     constraint_hosting_capacity,
     constraint_shared_curtailment,
     constraint_storage_energy,
+    feeder_head_terms,
     objective_cost,
     objective_curtailment,
     objective_losses,
@@ -394,6 +397,8 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
             formulation = formulation.relinearized(start_point, keep_watched=False)
     lp, index = build_problem(lp_request, formulation)
     highs = _solver_model(lp, request.backend)
+    if isinstance(highs, HighsModel):
+        highs.set_basis(*starting_basis(lp))
     build_s = time.perf_counter() - start
 
     verify_s = 0.0
@@ -403,8 +408,8 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         limits.max_loading_percent + request.loading_tolerance_percent,
     )
     iteration = 0
-    best: tuple[LpSolution, TimeSeriesResult, int] | None = None
-    last: tuple[LpSolution, TimeSeriesResult, list[Violation]] | None = None
+    best: tuple[LpSolution, TimeSeriesResult, float] | None = None
+    last: tuple[LpSolution, TimeSeriesResult, list[Violation], float] | None = None
     previous_p: np.ndarray | None = None
     previous_objective = float("nan")
     while iteration < request.max_iterations:
@@ -436,9 +441,18 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
             model=model,
         )
         violations = ac.violations()
-        last = (solution, ac, violations)
-        if not violations and (best is None or solution.objective <= best[0].objective):
-            best = (solution, ac, iteration)
+        # compare iterates by what their AC power flow achieves: each LP's own objective
+        # is measured on a different linearisation (optimistic where the head is nonlinear)
+        achieved = (
+            solution.objective
+            - feeder_head_terms(
+                request.objective, solution.values(lp.variables["feeder_head_mw"]), request.dt_h
+            )
+            + feeder_head_terms(request.objective, ac.feeder_head_p_mw.to_numpy(), request.dt_h)
+        )
+        last = (solution, ac, violations, achieved)
+        if not violations and (best is None or achieved <= best[2] + 1e-9 * max(1.0, abs(best[2]))):
+            best = (solution, ac, achieved)
         # converged: the set-points stand still, or the objective does (many DERs may trade
         # equal-cost moves without end)
         converged = previous_p is not None and (
@@ -458,9 +472,13 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
             rebuild_start = time.perf_counter()
             run_s = highs.run_s_total
             formulation = formulation.relinearized(voltages)
+            previous_lp, previous_highs = lp, highs
             lp, index = build_problem(lp_request, formulation)
             highs = _solver_model(lp, request.backend)
             highs.run_s_total = run_s
+            if isinstance(previous_highs, HighsModel) and isinstance(highs, HighsModel):
+                # the LP moved little: start from the last optimal basis
+                highs.set_basis(*carry_basis(previous_lp, *previous_highs.basis(), lp))
             build_s += time.perf_counter() - rebuild_start
         else:  # move the offsets and update the live model in place
             formulation.apply_ac_correction(
@@ -471,7 +489,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         verify_s += time.perf_counter() - verify_start
     assert last is not None
     # the best AC-feasible schedule if there is one, else the last one with its violations
-    solution, ac, violations = (best[0], best[1], []) if best is not None else last
+    solution, ac, violations, achieved = (*best[:2], [], best[2]) if best is not None else last
     return _result(
         request,
         formulation,
@@ -485,6 +503,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
         highs.run_s_total,
         verify_s,
         time.perf_counter() - start,
+        objective_value=achieved,
         envelope_inputs=(model, branches[1]),
         aggregation=aggregation,
     )
@@ -611,6 +630,7 @@ def _result(
     solve_s: float,
     verify_s: float,
     total_s: float,
+    objective_value: float,
     envelope_inputs: tuple[AcModel, np.ndarray] | None = None,
     aggregation: Aggregation | None = None,
 ) -> DispatchResult:
@@ -660,7 +680,7 @@ def _result(
         ac_feasible=not violations,
         ac_violations=tuple(violations),
         iterations=iterations,
-        objective_value=solution.objective,
+        objective_value=objective_value,
         curtailed_mwh=float(schedule.curtailed_mw.sum() * request.dt_h),
         build_s=build_s,
         solve_s=solve_s,

@@ -211,13 +211,16 @@ class LinearizedAc:
         cols: list[np.ndarray] = []
         values: list[np.ndarray] = []
         bounds: list[np.ndarray] = []
+        keys: list[np.ndarray] = []  # (period, end, facet, branch): rows survive rebuilds
         count = 0
         n_w = len(watched)
         for t, v in enumerate(self.points):
             df_va, df_vm, dt_va, dt_vm, s_from, s_to = dSbr_dV(model.branch, model.yf, model.yt, v)
-            for d_va, d_vm, s0, end_bus in (
-                (df_va, df_vm, s_from, branch_from),
-                (dt_va, dt_vm, s_to, branch_to),
+            for end, (d_va, d_vm, s0, end_bus) in enumerate(
+                (
+                    (df_va, df_vm, s_from, branch_from),
+                    (dt_va, dt_vm, s_to, branch_to),
+                )
             ):
                 d_va = sparse.csr_matrix(d_va)[watched]
                 d_vm = sparse.csr_matrix(d_vm)[watched]
@@ -233,6 +236,7 @@ class LinearizedAc:
                     values.append(-np.ones(n_w))
                     base = cos[facet] * s0[watched].real + sin[facet] * s0[watched].imag
                     bounds.append(radius - base)
+                    keys.append(((t * 2 + end) * n_a + facet) * n_br + watched)
                     count += n_w
         lp.add_constraints(
             "constraint_branch_thermal_limit",
@@ -242,6 +246,7 @@ class LinearizedAc:
             np.concatenate(values),
             -INF,
             np.concatenate(bounds),
+            keys=np.concatenate(keys),
         )
 
     def constraint_feeder_head(self, lp: LinearProgram, index: ProblemIndex) -> None:

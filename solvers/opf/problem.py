@@ -409,6 +409,27 @@ def objective_peak(lp: LinearProgram, index: ProblemIndex, weight: float) -> Non
     )
 
 
+def feeder_head_terms(objective: Objective, head_mw: np.ndarray, dt_h: float) -> float:
+    """The part of the objective that depends on the feeder head ``head_mw`` per period [MW].
+
+    The LP sees the head through its linear model; the same terms evaluated on the AC power
+    flow's head give the objective the schedule really achieves (cost, track, peak, losses).
+    """
+    weights = objective.weights
+    head_mw = np.asarray(head_mw, float)
+    value = 0.0
+    if weights.get("cost") and objective.price_per_mwh is not None:
+        value += weights["cost"] * dt_h * float(np.dot(objective.price_per_mwh, head_mw))
+    if weights.get("track") and objective.head_target_mw is not None:
+        off = np.abs(head_mw - np.asarray(objective.head_target_mw, float))
+        value += weights["track"] * dt_h * float(off.sum())
+    if weights.get("peak"):
+        value += weights["peak"] * float(head_mw.max())
+    if weights.get("losses"):
+        value += weights["losses"] * dt_h * float(head_mw.sum())
+    return value
+
+
 def _add_cost(lp: LinearProgram, columns: np.ndarray, cost: float | np.ndarray) -> None:
     flat = np.asarray(columns, dtype=np.int64).ravel()
     if not len(flat):
