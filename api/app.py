@@ -1,0 +1,158 @@
+"""The FastAPI application: ``create_app()`` (``uvicorn api.app:create_app --factory``).
+
+At start-up the service refuses an unmigrated database (:class:`DatabaseNotMigratedError`,
+the message says which command fixes it), marks dispatch runs interrupted by a previous stop
+as failed and starts the background job runner.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request, Response, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+
+from api.body import add_body_schemas
+from api.metrics import Metrics
+from api.routes import admin, ders, dispatch, feeders, system, telemetry
+from gridderms.persistence.database import display_url, make_engine, session_factory
+from gridderms.persistence.migrate import check_migrated
+from gridderms.service.dispatch import DispatchJobs, fail_interrupted_runs
+from gridderms.service.errors import ConflictError, InvalidRequestError, NotFoundError
+from gridderms.service.feeders import FeederModels
+from gridderms.service.settings import ServiceSettings
+
+logger = logging.getLogger("gridderms.api")
+
+API_PREFIX = "/api/v1"
+_ERROR = {"model": None, "description": "Error with a `detail` message"}
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    """Build the application for ``settings`` (default: from the environment)."""
+    settings = settings or ServiceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url)
+        try:
+            revision = check_migrated(engine)
+        except Exception:
+            engine.dispose()
+            raise
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.models = FeederModels(settings.cache_dir)
+        app.state.jobs = DispatchJobs(
+            app.state.sessions,
+            app.state.models,
+            settings.operating_limits(),
+            settings.dispatch_workers,
+        )
+        with app.state.sessions() as session:
+            interrupted = fail_interrupted_runs(session)
+        logger.info(
+            "gridderms service ready: database %s at revision %s (%d interrupted runs failed)",
+            display_url(engine),
+            revision,
+            interrupted,
+        )
+        try:
+            yield
+        finally:
+            app.state.jobs.shutdown()
+            engine.dispose()
+
+    app = FastAPI(
+        title="gridderms dispatch service",
+        version="1",
+        summary="Grid DERMS API for the ADMS and the control room",
+        description=(
+            "Feeders, DERs, telemetry, power flow and network-constrained dispatch. "
+            "Authenticate with `X-API-Key: <key>` or `Authorization: Bearer <key>`. Roles: "
+            "viewer (read), operator (overrides, lock-outs, modes, approvals), adms (dispatch, "
+            "switching, DERs, telemetry), admin (everything, feeders and keys)."
+        ),
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        responses={
+            401: {"description": "Missing or unknown API key"},
+            403: {"description": "The key's role may not call this route"},
+            422: {"description": "Invalid request (strict validation)"},
+        },
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    for module in (system, feeders, ders, telemetry, dispatch, admin):
+        app.include_router(module.router, prefix=API_PREFIX)
+    _install_error_handlers(app)
+    _install_metrics(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                summary=app.summary,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = add_body_schemas(schema)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _detail(code: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=code)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def not_found(_: Request, exc: Exception) -> Response:
+        return _detail(status.HTTP_404_NOT_FOUND, str(exc))
+
+    async def conflict(_: Request, exc: Exception) -> Response:
+        return _detail(status.HTTP_409_CONFLICT, str(exc))
+
+    async def invalid(_: Request, exc: Exception) -> Response:
+        return _detail(status.HTTP_400_BAD_REQUEST, str(exc))
+
+    async def validation(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors = [
+            {k: v for k, v in error.items() if k in ("loc", "msg", "type")}
+            for error in exc.errors()
+        ]
+        return JSONResponse(
+            {"detail": jsonable_encoder(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+
+    app.add_exception_handler(NotFoundError, not_found)
+    app.add_exception_handler(ConflictError, conflict)
+    app.add_exception_handler(InvalidRequestError, invalid)
+    app.add_exception_handler(RequestValidationError, validation)
+
+
+def _install_metrics(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        start = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        template = getattr(route, "path", "unmatched")
+        app.state.metrics.observe(
+            request.method, template, response.status_code, time.perf_counter() - start
+        )
+        return response

@@ -1,0 +1,132 @@
+"""DERs of a feeder: CRUD, operator lock-out/release and set-point overrides."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response, status
+
+from api.body import body_doc, der_record_body, json_body
+from api.deps import Adms, ModelsDep, Operator, SessionDep, Viewer
+from api.schemas import DerPublic, OverrideSet
+from gridderms.ders import DerRecord
+from gridderms.persistence.repositories import der_by_id, feeder_by_name
+from gridderms.service import ders as service
+
+router = APIRouter(tags=["ders"])
+
+FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
+DerId = Annotated[str, Path(description="Id of a DER of the feeder", max_length=200)]
+RecordBody = Annotated[DerRecord, Depends(der_record_body)]
+_NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "Unknown feeder or DER"}}
+
+
+def _public(row: object) -> DerPublic:
+    return DerPublic(**service.public(row))  # type: ignore[arg-type]
+
+
+@router.get("/feeders/{feeder}/ders", response_model=list[DerPublic], responses=_NOT_FOUND)
+def list_ders(_: Viewer, session: SessionDep, feeder: FeederName) -> list[DerPublic]:
+    """Registered DERs of the feeder."""
+    return [_public(row) for row in service.list_ders(session, feeder)]
+
+
+@router.post(
+    "/feeders/{feeder}/ders",
+    response_model=DerPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        **_NOT_FOUND,
+        400: {"description": "Bus not in the feeder"},
+        409: {"description": "Id taken"},
+    },
+    openapi_extra=body_doc("DerRecord"),
+)
+def create_der(
+    principal: Adms, session: SessionDep, models: ModelsDep, feeder: FeederName, body: RecordBody
+) -> DerPublic:
+    """Register a DER (typed record selected by ``der_type``)."""
+    return _public(service.create(session, models, principal, feeder, body))
+
+
+@router.get("/feeders/{feeder}/ders/{der_id}", response_model=DerPublic, responses=_NOT_FOUND)
+def get_der(_: Viewer, session: SessionDep, feeder: FeederName, der_id: DerId) -> DerPublic:
+    """One DER with its capability record, status and override."""
+    return _public(der_by_id(session, feeder_by_name(session, feeder), der_id))
+
+
+@router.put(
+    "/feeders/{feeder}/ders/{der_id}",
+    response_model=DerPublic,
+    responses={**_NOT_FOUND, 400: {"description": "Id mismatch or bus not in the feeder"}},
+    openapi_extra=body_doc("DerRecord"),
+)
+def replace_der(
+    principal: Adms,
+    session: SessionDep,
+    models: ModelsDep,
+    feeder: FeederName,
+    der_id: DerId,
+    body: RecordBody,
+) -> DerPublic:
+    """Replace a DER's record (same ``der_id``)."""
+    return _public(service.replace(session, models, principal, feeder, der_id, body))
+
+
+@router.delete(
+    "/feeders/{feeder}/ders/{der_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=_NOT_FOUND,
+)
+def delete_der(principal: Adms, session: SessionDep, feeder: FeederName, der_id: DerId) -> Response:
+    """Unregister a DER."""
+    service.delete(session, principal, feeder, der_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/feeders/{feeder}/ders/{der_id}/lockout", response_model=DerPublic, responses=_NOT_FOUND
+)
+def lockout_der(
+    principal: Operator, session: SessionDep, feeder: FeederName, der_id: DerId
+) -> DerPublic:
+    """Lock a DER out: the optimiser leaves it as it runs now (operator)."""
+    return _public(service.set_status(session, principal, feeder, der_id, locked_out=True))
+
+
+@router.post(
+    "/feeders/{feeder}/ders/{der_id}/release", response_model=DerPublic, responses=_NOT_FOUND
+)
+def release_der(
+    principal: Operator, session: SessionDep, feeder: FeederName, der_id: DerId
+) -> DerPublic:
+    """Release a locked-out DER back to ``available`` (operator)."""
+    return _public(service.set_status(session, principal, feeder, der_id, locked_out=False))
+
+
+@router.put(
+    "/feeders/{feeder}/ders/{der_id}/override",
+    response_model=DerPublic,
+    responses=_NOT_FOUND,
+    openapi_extra=body_doc("OverrideSet"),
+)
+def set_override(
+    principal: Operator,
+    session: SessionDep,
+    feeder: FeederName,
+    der_id: DerId,
+    body: Annotated[OverrideSet, Depends(json_body(OverrideSet))],
+) -> DerPublic:
+    """Fix the DER at ``p_mw``/``q_mvar`` in every later dispatch (operator)."""
+    row = service.set_override(session, principal, feeder, der_id, (body.p_mw, body.q_mvar))
+    return _public(row)
+
+
+@router.delete(
+    "/feeders/{feeder}/ders/{der_id}/override", response_model=DerPublic, responses=_NOT_FOUND
+)
+def clear_override(
+    principal: Operator, session: SessionDep, feeder: FeederName, der_id: DerId
+) -> DerPublic:
+    """Give the DER back to the optimiser (operator)."""
+    return _public(service.set_override(session, principal, feeder, der_id, None))

@@ -1,0 +1,220 @@
+"""Dispatch runs (inline or as jobs), their schedules, diagnoses and envelopes, the active
+schedule and operator approval."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.body import body_doc, json_body
+from api.deps import Adms, JobsDep, ModelsDep, Operator, SessionDep, SettingsDep, Viewer
+from api.schemas import (
+    DiagnosisPublic,
+    DispatchRunCreate,
+    DispatchRunPublic,
+    EnvelopePointPublic,
+    EnvelopesPublic,
+    LimitRelaxationPublic,
+    SchedulePointPublic,
+    SchedulePublic,
+)
+from gridderms.persistence.models import DispatchRunRow, FeederRow, ScheduleRow
+from gridderms.persistence.repositories import (
+    RecordNotFoundError,
+    active_schedule,
+    feeder_by_name,
+    run_by_id,
+    schedule_envelopes,
+    schedule_points,
+)
+from gridderms.service import dispatch as service
+
+router = APIRouter(tags=["dispatch"])
+
+FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
+RunId = Annotated[str, Path(description="Id of a dispatch run", max_length=64)]
+
+
+def _run_public(session: Session, run: DispatchRunRow) -> DispatchRunPublic:
+    feeder = session.get_one(FeederRow, run.feeder_id)
+    return DispatchRunPublic(**service.run_public(run, feeder.name))
+
+
+def _schedule_public(session: Session, schedule: ScheduleRow) -> SchedulePublic:
+    feeder = session.get_one(FeederRow, schedule.feeder_id)
+    run = session.get(DispatchRunRow, schedule.run_id) if schedule.run_id else None
+    return SchedulePublic(
+        schedule_id=schedule.id,
+        feeder=feeder.name,
+        run_id=run.run_id if run else None,
+        state=schedule.state,  # type: ignore[arg-type]
+        start=schedule.start,
+        step_minutes=schedule.step_minutes,
+        n_periods=schedule.n_periods,
+        ac_feasible=schedule.ac_feasible,
+        created_at=schedule.created_at,
+        activated_at=schedule.activated_at,
+        decided_by=schedule.decided_by,
+        points=[SchedulePointPublic.model_validate(p) for p in schedule_points(session, schedule)],
+    )
+
+
+@router.post(
+    "/feeders/{feeder}/dispatch-runs",
+    response_model=DispatchRunPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        202: {"model": DispatchRunPublic, "description": "Accepted as a background job"},
+        400: {"description": "Horizon or series not applicable to the feeder"},
+        404: {"description": "Unknown feeder"},
+        409: {"description": "Topology change in progress or stale expected_feeder_version"},
+    },
+    openapi_extra=body_doc("DispatchRunCreate"),
+)
+def request_dispatch(
+    principal: Adms,
+    session: SessionDep,
+    models: ModelsDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    feeder: FeederName,
+    body: Annotated[DispatchRunCreate, Depends(json_body(DispatchRunCreate))],
+) -> Response:
+    """Request a dispatch. Short horizons answer inline (201, finished run); long ones are
+    jobs (202 + ``Location`` of the run, poll its ``status`` and ``progress``)."""
+    run, inline = service.request_run(
+        session, models, principal, feeder, body, settings.inline_dispatch_max_periods
+    )
+    location = f"/api/v1/dispatch-runs/{run.run_id}"
+    if inline:
+        jobs.run_inline(run.run_id)
+        session.expire_all()
+        public = _run_public(session, run_by_id(session, run.run_id))
+        code = status.HTTP_201_CREATED
+    else:
+        public = _run_public(session, run)
+        jobs.submit(run.run_id)
+        code = status.HTTP_202_ACCEPTED
+    return JSONResponse(
+        public.model_dump(mode="json"), status_code=code, headers={"Location": location}
+    )
+
+
+@router.get("/feeders/{feeder}/dispatch-runs", response_model=list[DispatchRunPublic])
+def list_runs(_: Viewer, session: SessionDep, feeder: FeederName) -> list[DispatchRunPublic]:
+    """Dispatch runs of a feeder, newest first (up to 100)."""
+    row = feeder_by_name(session, feeder)
+    runs = session.scalars(
+        select(DispatchRunRow)
+        .where(DispatchRunRow.feeder_id == row.id)
+        .order_by(DispatchRunRow.id.desc())
+        .limit(100)
+    )
+    return [DispatchRunPublic(**service.run_public(run, feeder)) for run in runs]
+
+
+@router.get(
+    "/dispatch-runs/{run_id}",
+    response_model=DispatchRunPublic,
+    responses={404: {"description": "Unknown run"}},
+)
+def get_run(_: Viewer, session: SessionDep, run_id: RunId) -> DispatchRunPublic:
+    """Status, progress, request and AC-verified summary of a run."""
+    return _run_public(session, run_by_id(session, run_id))
+
+
+@router.get(
+    "/dispatch-runs/{run_id}/schedule",
+    response_model=SchedulePublic,
+    responses={404: {"description": "Unknown run, or the run has no schedule"}},
+)
+def get_run_schedule(_: Viewer, session: SessionDep, run_id: RunId) -> SchedulePublic:
+    """The schedule the run computed (per DER per period)."""
+    run = run_by_id(session, run_id)
+    return _schedule_public(session, service.schedule_of_run(session, run))
+
+
+@router.get(
+    "/dispatch-runs/{run_id}/envelopes",
+    response_model=EnvelopesPublic,
+    responses={404: {"description": "Unknown run, or the run has no schedule"}},
+)
+def get_run_envelopes(_: Viewer, session: SessionDep, run_id: RunId) -> EnvelopesPublic:
+    """Dynamic operating envelopes of the run's schedule [MW]."""
+    run = run_by_id(session, run_id)
+    schedule = service.schedule_of_run(session, run)
+    feeder = session.get_one(FeederRow, schedule.feeder_id)
+    rows = schedule_envelopes(session, schedule)
+    return EnvelopesPublic(
+        schedule_id=schedule.id,
+        feeder=feeder.name,
+        envelopes=[EnvelopePointPublic.model_validate(r) for r in rows],
+    )
+
+
+@router.get(
+    "/dispatch-runs/{run_id}/diagnosis",
+    response_model=DiagnosisPublic,
+    responses={404: {"description": "Unknown run"}},
+)
+def get_diagnosis(_: Viewer, session: SessionDep, run_id: RunId) -> DiagnosisPublic:
+    """Limits that must give for an infeasible run (empty list otherwise)."""
+    run = run_by_id(session, run_id)
+    diagnosis = [LimitRelaxationPublic(**item) for item in run.diagnosis or []]
+    return DiagnosisPublic(run_id=run.run_id, status=run.status, diagnosis=diagnosis)
+
+
+@router.get(
+    "/feeders/{feeder}/schedules/active",
+    response_model=SchedulePublic,
+    responses={404: {"description": "Unknown feeder, or no active schedule"}},
+)
+def get_active_schedule(_: Viewer, session: SessionDep, feeder: FeederName) -> SchedulePublic:
+    """The feeder's active schedule."""
+    row = feeder_by_name(session, feeder)
+    schedule = active_schedule(session, row)
+    if schedule is None:
+        raise RecordNotFoundError("active schedule of feeder", feeder)
+    return _schedule_public(session, schedule)
+
+
+_DECIDE_RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"description": "Unknown feeder or schedule"},
+    409: {"description": "Not pending, or computed on an older topology"},
+}
+
+
+@router.post(
+    "/feeders/{feeder}/schedules/{schedule_id}/approve",
+    response_model=SchedulePublic,
+    responses=_DECIDE_RESPONSES,
+)
+def approve(
+    principal: Operator,
+    session: SessionDep,
+    feeder: FeederName,
+    schedule_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> SchedulePublic:
+    """Activate a schedule waiting for approval (operator)."""
+    schedule = service.decide(session, principal, feeder, schedule_id, approve=True)
+    return _schedule_public(session, schedule)
+
+
+@router.post(
+    "/feeders/{feeder}/schedules/{schedule_id}/reject",
+    response_model=SchedulePublic,
+    responses=_DECIDE_RESPONSES,
+)
+def reject(
+    principal: Operator,
+    session: SessionDep,
+    feeder: FeederName,
+    schedule_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+) -> SchedulePublic:
+    """Reject a schedule waiting for approval (operator)."""
+    schedule = service.decide(session, principal, feeder, schedule_id, approve=False)
+    return _schedule_public(session, schedule)

@@ -1,0 +1,165 @@
+"""Feeders: built-ins, loading, inspection, topology, switching and operating mode."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, status
+from sqlalchemy.orm import Session
+
+from api.body import body_doc, json_body
+from api.deps import Admin, Adms, ModelsDep, Operator, SessionDep, Viewer
+from api.schemas import (
+    BuiltinFeederPublic,
+    FeederCreate,
+    FeederDetailPublic,
+    FeederPublic,
+    FeederVersionPublic,
+    ModeUpdate,
+    SwitchOperation,
+    SwitchResultPublic,
+    TopologyPublic,
+)
+from gridderms.persistence.repositories import feeder_by_name
+from gridderms.service import feeders as service
+from gridderms.service.auth import Principal
+from gridderms.service.feeders import FeederModels
+
+router = APIRouter(tags=["feeders"])
+
+FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
+
+
+@router.get("/builtin-feeders", response_model=list[BuiltinFeederPublic])
+def builtin_feeders(_: Viewer) -> list[BuiltinFeederPublic]:
+    """Built-in reference feeders that can be loaded."""
+    return [BuiltinFeederPublic(**b) for b in service.list_builtins()]
+
+
+@router.get("/feeders", response_model=list[FeederPublic])
+def list_feeders(_: Viewer, session: SessionDep) -> list[FeederPublic]:
+    """Loaded feeders."""
+    return [FeederPublic.model_validate(row) for row in service.list_feeders(session)]
+
+
+@router.post(
+    "/feeders",
+    response_model=FeederPublic,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=body_doc("FeederCreate"),
+)
+def load_feeder(
+    principal: Admin,
+    session: SessionDep,
+    models: ModelsDep,
+    body: Annotated[FeederCreate, Depends(json_body(FeederCreate))],
+) -> FeederPublic:
+    """Load a built-in feeder and register its DERs (admin)."""
+    row = service.load_builtin(session, models, principal, body.builtin, body.name)
+    return FeederPublic.model_validate(row)
+
+
+@router.get("/feeders/{feeder}", response_model=FeederDetailPublic)
+def inspect_feeder(
+    _: Viewer, session: SessionDep, models: ModelsDep, feeder: FeederName
+) -> FeederDetailPublic:
+    """Size, voltage levels, topology summary and model notes."""
+    return FeederDetailPublic(**service.describe(models, feeder_by_name(session, feeder)))
+
+
+@router.get("/feeders/{feeder}/topology", response_model=TopologyPublic)
+def feeder_topology(
+    _: Viewer, session: SessionDep, models: ModelsDep, feeder: FeederName
+) -> TopologyPublic:
+    """The in-service topology and every switch state at the current version."""
+    return TopologyPublic(**service.topology(models, feeder_by_name(session, feeder)))
+
+
+@router.get("/feeders/{feeder}/versions", response_model=list[FeederVersionPublic])
+def feeder_versions(
+    _: Viewer, session: SessionDep, feeder: FeederName
+) -> list[FeederVersionPublic]:
+    """Topology history (version 0: the loaded model)."""
+    rows = service.versions(session, feeder_by_name(session, feeder))
+    return [FeederVersionPublic.model_validate(row) for row in rows]
+
+
+def _switch(
+    principal: Principal,
+    session: Session,
+    models: FeederModels,
+    feeder: str,
+    switch_id: int,
+    body: SwitchOperation,
+    closed: bool,
+) -> SwitchResultPublic:
+    row, changed = service.operate_switch(
+        session,
+        models,
+        principal,
+        feeder,
+        switch_id,
+        closed=closed,
+        expected_version=body.expected_version,
+    )
+    return SwitchResultPublic(
+        feeder=feeder, switch_id=switch_id, closed=closed, changed=changed, version=row.version
+    )
+
+
+_SWITCH_RESPONSES: dict[int | str, dict[str, object]] = {
+    404: {"description": "Unknown feeder or switch"},
+    409: {"description": "Stale expected_version or a topology change in progress"},
+}
+
+
+@router.post(
+    "/feeders/{feeder}/switches/{switch_id}/open",
+    response_model=SwitchResultPublic,
+    responses=_SWITCH_RESPONSES,
+    openapi_extra=body_doc("SwitchOperation", required=False),
+)
+def open_switch(
+    principal: Adms,
+    session: SessionDep,
+    models: ModelsDep,
+    feeder: FeederName,
+    switch_id: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    body: Annotated[SwitchOperation, Depends(json_body(SwitchOperation, optional=True))],
+) -> SwitchResultPublic:
+    """Open a switch (ADMS switching): bumps the topology version, audited."""
+    return _switch(principal, session, models, feeder, switch_id, body, closed=False)
+
+
+@router.post(
+    "/feeders/{feeder}/switches/{switch_id}/close",
+    response_model=SwitchResultPublic,
+    responses=_SWITCH_RESPONSES,
+    openapi_extra=body_doc("SwitchOperation", required=False),
+)
+def close_switch(
+    principal: Adms,
+    session: SessionDep,
+    models: ModelsDep,
+    feeder: FeederName,
+    switch_id: Annotated[int, Path(ge=0, le=2**31 - 1)],
+    body: Annotated[SwitchOperation, Depends(json_body(SwitchOperation, optional=True))],
+) -> SwitchResultPublic:
+    """Close a switch (ADMS switching): bumps the topology version, audited."""
+    return _switch(principal, session, models, feeder, switch_id, body, closed=True)
+
+
+@router.put(
+    "/feeders/{feeder}/mode",
+    response_model=FeederPublic,
+    openapi_extra=body_doc("ModeUpdate"),
+)
+def set_mode(
+    principal: Operator,
+    session: SessionDep,
+    feeder: FeederName,
+    body: Annotated[ModeUpdate, Depends(json_body(ModeUpdate))],
+) -> FeederPublic:
+    """Set the operating mode: ``manual`` (schedules wait for approval) or ``automatic``."""
+    row = service.set_mode(session, principal, feeder, body.operating_mode)
+    return FeederPublic.model_validate(row)

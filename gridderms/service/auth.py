@@ -1,0 +1,132 @@
+"""API keys and roles.
+
+Roles: ``viewer`` reads; ``operator`` sets overrides and lock-outs, operating modes and
+approves schedules; ``adms`` requests dispatches, switches and pushes telemetry; ``admin`` may
+do everything, and alone manages feeders and keys. Keys are random 256-bit tokens shown once;
+only their SHA-256 hash is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gridderms.persistence.models import ApiKeyRow, utcnow
+from gridderms.persistence.repositories import (
+    RecordNotFoundError,
+    add_audit,
+    api_key_by_secret,
+    hash_api_key,
+)
+from gridderms.service.errors import ConflictError
+
+Role = Literal["viewer", "operator", "adms", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "adms", "admin")
+KEY_PREFIX = "gdm_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller: key name and role."""
+
+    name: str
+    role: Role
+
+    def may(self, allowed: tuple[Role, ...]) -> bool:
+        """Whether this principal holds one of ``allowed`` (``admin`` holds every role)."""
+        return self.role == "admin" or self.role in allowed
+
+
+SYSTEM = Principal("system", "admin")
+"""Actor of changes the service makes by itself (automatic activation, start-up clean-up)."""
+
+
+def generate_key() -> str:
+    """A new random API key (``gdm_`` + 43 URL-safe characters)."""
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def authenticate(session: Session, key: str) -> Principal | None:
+    """The principal of ``key``, or ``None`` for an unknown or revoked key."""
+    row = api_key_by_secret(session, key)
+    if row is None or row.role not in ROLES:
+        return None
+    return Principal(row.name, row.role)
+
+
+def create_key(session: Session, actor: Principal, name: str, role: Role) -> tuple[ApiKeyRow, str]:
+    """Create a key and return its row and the plain key (shown once, never stored).
+
+    Raises
+    ------
+    ConflictError
+        A key with that name exists.
+    """
+    plain = generate_key()
+    row = ApiKeyRow(name=name, key_hash=hash_api_key(plain), prefix=plain[:8], role=role)
+    session.add(row)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise ConflictError(f"API key '{name}' already exists") from None
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="api_key.create",
+        target_type="api_key",
+        target_id=name,
+        after=key_public(row),
+    )
+    session.commit()
+    return row, plain
+
+
+def key_public(row: ApiKeyRow) -> dict[str, object]:
+    """What may be shown of a key: never the hash or the key."""
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "role": row.role,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+    }
+
+
+def list_keys(session: Session) -> list[ApiKeyRow]:
+    """Every key, oldest first."""
+    return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)))
+
+
+def revoke_key(session: Session, actor: Principal, name: str) -> ApiKeyRow:
+    """Revoke key ``name``.
+
+    Raises
+    ------
+    RecordNotFoundError
+    """
+    row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.name == name)).one_or_none()
+    if row is None:
+        raise RecordNotFoundError("API key", name)
+    before = key_public(row)
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="api_key.revoke",
+        target_type="api_key",
+        target_id=name,
+        before=before,
+        after=key_public(row),
+    )
+    session.commit()
+    return row

@@ -1,0 +1,480 @@
+"""Dispatch runs, their schedules and the operating modes.
+
+A run is requested (``queued``), executed inline or as a background job (``running`` with a
+progress), and stored with its AC-verified schedule, envelopes and summary in one transaction
+(``optimal``), or with its diagnosis (``infeasible``), or with the error (``failed``).
+
+Activation: in ``automatic`` mode an AC-feasible schedule computed on the feeder's current
+topology version becomes active at once; otherwise it waits in ``pending_approval`` for an
+operator. Operator overrides of the DERs are passed to the optimiser as fixed set-points.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import uuid
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridderms.dispatch.horizon import Horizon
+from gridderms.dispatch.service import HeadLimits, dispatch_feeder
+from gridderms.persistence.models import DispatchRunRow, FeederRow, ScheduleRow, utcnow
+from gridderms.persistence.repositories import (
+    RecordNotFoundError,
+    activate_schedule,
+    add_audit,
+    ders_of,
+    feeder_by_name,
+    run_by_id,
+    write_schedule,
+)
+from gridderms.service.auth import SYSTEM, Principal
+from gridderms.service.ders import overrides_of, records_of
+from gridderms.service.errors import ConflictError, InvalidRequestError
+from gridderms.service.feeders import FeederModels
+from solvers.limits import OperatingLimits
+from solvers.opf.dispatch import DispatchResult
+from solvers.opf.problem import Objective
+
+logger = logging.getLogger(__name__)
+
+ObjectiveName = Literal["curtailment", "cost", "track", "peak", "losses"]
+STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
+
+
+def _curtailment_only() -> dict[ObjectiveName, float]:
+    return {"curtailment": 1.0}
+
+
+class DispatchSpec(BaseModel):
+    """What to dispatch: horizon, objective, limits (validated strictly, stored as JSON).
+
+    Attributes
+    ----------
+    start : datetime
+        Start of the first period (timezone-aware).
+    horizon_h : float
+        Horizon length [h], a whole number of steps.
+    step_minutes : int
+        Period length [min].
+    start_step : int
+        First profile step, for feeders with profiles.
+    objective_weights : dict
+        Weight per objective (``curtailment``, ``cost``, ``track``, ``peak``, ``losses``).
+    share_curtailment : bool
+        Curtail every curtailable DER by the same share.
+    price_per_mwh : list of float, optional
+        Energy price per period [currency/MWh] for ``cost``.
+    head_target_mw : list of float, optional
+        Feeder-head import target per period [MW] for ``track``.
+    head_import_max_mw, head_export_max_mw : float, optional
+        Feeder-head exchange limits [MW].
+    vm_min_pu, vm_max_pu, max_loading_percent : float, optional
+        Voltage band [pu] and thermal limit [%]; default: the service settings.
+    formulation : {"lindistflow", "linearized-ac"}
+    execution : {"auto", "inline", "job"}
+        ``auto`` answers inline up to the configured number of periods.
+    expected_feeder_version : int, optional
+        Refuse (409) when the feeder's topology version differs.
+    """
+
+    model_config = STRICT
+
+    start: AwareDatetime = Field(strict=False)
+    horizon_h: float = Field(gt=0, le=24 * 14)
+    step_minutes: int = Field(ge=1, le=24 * 60)
+    start_step: int = Field(default=0, ge=0)
+    objective_weights: dict[ObjectiveName, float] = Field(default_factory=_curtailment_only)
+    share_curtailment: bool = False
+    price_per_mwh: list[float] | None = None
+    head_target_mw: list[float] | None = None
+    head_import_max_mw: float | None = Field(default=None, ge=0)
+    head_export_max_mw: float | None = Field(default=None, ge=0)
+    vm_min_pu: float | None = Field(default=None, gt=0, lt=2)
+    vm_max_pu: float | None = Field(default=None, gt=0, lt=2)
+    max_loading_percent: float | None = Field(default=None, gt=0, le=1000)
+    formulation: Literal["lindistflow", "linearized-ac"] = "lindistflow"
+    execution: Literal["auto", "inline", "job"] = "auto"
+    expected_feeder_version: int | None = None
+
+    def horizon(self) -> Horizon:
+        """The horizon, or :class:`InvalidRequestError` when it is not whole steps."""
+        try:
+            return Horizon(
+                pd.Timestamp(self.start).tz_convert("UTC"), self.horizon_h, self.step_minutes
+            )
+        except ValueError as exc:
+            raise InvalidRequestError(str(exc)) from None
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with numpy scalars made Python and non-finite floats made ``None``."""
+    if isinstance(value, Mapping):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def run_public(run: DispatchRunRow, feeder_name: str) -> dict[str, Any]:
+    """The API view of a run."""
+    return {
+        "run_id": run.run_id,
+        "feeder": feeder_name,
+        "feeder_version": run.feeder_version,
+        "status": run.status,
+        "progress": run.progress,
+        "request": run.request,
+        "summary": run.summary,
+        "error": run.error,
+        "requested_by": run.requested_by,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    }
+
+
+def request_run(
+    session: Session,
+    models: FeederModels,
+    actor: Principal,
+    feeder_name: str,
+    spec: DispatchSpec,
+    inline_max_periods: int,
+) -> tuple[DispatchRunRow, bool]:
+    """Record a dispatch request; return the run and whether to execute it inline.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    ConflictError
+        A topology change is in progress, or ``expected_feeder_version`` is stale.
+    InvalidRequestError
+        A horizon that is not whole steps, or a price/target series of the wrong length.
+    """
+    feeder = feeder_by_name(session, feeder_name)
+    if models.changing(feeder_name):
+        raise ConflictError(
+            f"feeder '{feeder_name}' is in the middle of a topology change; request the "
+            f"dispatch again when it is done"
+        )
+    if spec.expected_feeder_version is not None and spec.expected_feeder_version != (
+        feeder.version
+    ):
+        raise ConflictError(
+            f"feeder '{feeder_name}' is at topology version {feeder.version}, not the expected "
+            f"{spec.expected_feeder_version}"
+        )
+    n_periods = spec.horizon().n_periods
+    for name in ("price_per_mwh", "head_target_mw"):
+        series = getattr(spec, name)
+        if series is not None and len(series) != n_periods:
+            raise InvalidRequestError(
+                f"{name} has {len(series)} values; the horizon has {n_periods} periods"
+            )
+    try:
+        _objective(spec)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
+    inline = spec.execution == "inline" or (
+        spec.execution == "auto" and n_periods <= inline_max_periods
+    )
+    request = spec.model_dump(mode="json")
+    run = DispatchRunRow(
+        run_id=str(uuid.uuid4()),
+        feeder_id=feeder.id,
+        feeder_version=feeder.version,
+        status="queued",
+        progress=0.0,
+        request=request,
+        requested_by=actor.name,
+    )
+    session.add(run)
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="dispatch.request",
+        target_type="dispatch_run",
+        target_id=run.run_id,
+        after={"feeder": feeder_name, "request": request, "inline": inline},
+    )
+    session.commit()
+    return run, inline
+
+
+def _objective(spec: DispatchSpec) -> Objective:
+    return Objective(
+        weights={str(k): v for k, v in spec.objective_weights.items()},
+        price_per_mwh=None if spec.price_per_mwh is None else np.asarray(spec.price_per_mwh),
+        head_target_mw=None if spec.head_target_mw is None else np.asarray(spec.head_target_mw),
+        share_curtailment=spec.share_curtailment,
+    )
+
+
+def _set_progress(factory: sessionmaker[Session], run_pk: int, progress: float) -> None:
+    with factory() as session:
+        session.execute(
+            update(DispatchRunRow).where(DispatchRunRow.id == run_pk).values(progress=progress)
+        )
+        session.commit()
+
+
+def execute_run(
+    factory: sessionmaker[Session],
+    models: FeederModels,
+    run_id: str,
+    default_limits: OperatingLimits,
+) -> str:
+    """Run dispatch ``run_id`` and store its outcome; return the final status.
+
+    Never raises for a failed optimisation: the run is stored ``failed`` with the error.
+    """
+    with factory() as session:
+        run = run_by_id(session, run_id)
+        feeder = session.get_one(FeederRow, run.feeder_id)
+        run.status = "running"
+        run.started_at = utcnow()
+        run.progress = 0.05
+        session.commit()
+        run_pk = run.id
+        try:
+            spec = DispatchSpec.model_validate_json(_dumps(run.request))
+            snapshot = models.snapshot(feeder)
+            rows = ders_of(session, feeder)
+            records = records_of(rows)
+            _set_progress(factory, run_pk, 0.2)
+            limits = OperatingLimits(
+                vm_min_pu=spec.vm_min_pu or default_limits.vm_min_pu,
+                vm_max_pu=spec.vm_max_pu or default_limits.vm_max_pu,
+                max_loading_percent=spec.max_loading_percent or default_limits.max_loading_percent,
+            )
+            horizon = spec.horizon()
+            result = dispatch_feeder(
+                snapshot,
+                records,
+                horizon,
+                objective=_objective(spec),
+                limits=limits,
+                head=HeadLimits(spec.head_import_max_mw, spec.head_export_max_mw),
+                start_step=spec.start_step,
+                overrides=overrides_of(rows),
+                formulation=spec.formulation,
+            )
+            _set_progress(factory, run_pk, 0.9)
+        except Exception as exc:
+            logger.exception("dispatch run %s failed", run_id)
+            session.rollback()
+            run = session.get_one(DispatchRunRow, run_pk)
+            run.status = "failed"
+            run.error = f"{type(exc).__name__}: {exc}"
+            run.finished_at = utcnow()
+            session.commit()
+            return run.status
+        session.expire_all()
+        run = session.get_one(DispatchRunRow, run_pk)
+        feeder = session.get_one(FeederRow, run.feeder_id)
+        store_result(session, run, feeder, spec, horizon, result)
+        session.commit()
+        return run.status
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value)
+
+
+def _points(schedule: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    columns = ("der_id", "period", "p_mw", "q_mvar", "p_available_mw", "curtailed_mw", "mode")
+    for values in zip(*(schedule[c].tolist() for c in columns), strict=True):
+        yield dict(zip(columns, values, strict=True))
+
+
+def _envelopes(schedule: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    if "envelope_p_min_mw" not in schedule:
+        return
+    for der_id, period, low, high in zip(
+        schedule.der_id.tolist(),
+        schedule.period.tolist(),
+        schedule.envelope_p_min_mw.tolist(),
+        schedule.envelope_p_max_mw.tolist(),
+        strict=True,
+    ):
+        yield {"der_id": der_id, "period": period, "p_min_mw": low, "p_max_mw": high}
+
+
+def store_result(
+    session: Session,
+    run: DispatchRunRow,
+    feeder: FeederRow,
+    spec: DispatchSpec,
+    horizon: Horizon,
+    result: DispatchResult,
+) -> ScheduleRow | None:
+    """Store the outcome of ``run`` (caller commits once: run, schedule, points, envelopes and
+    the activation land together)."""
+    summary = json_safe(result.summary())
+    run.summary = summary
+    run.diagnosis = summary.get("diagnosis") or []
+    run.status = result.status
+    run.progress = 1.0
+    run.finished_at = utcnow()
+    if result.status != "optimal":
+        return None
+    activate = (
+        feeder.operating_mode == "automatic"
+        and result.ac_feasible
+        and feeder.version == run.feeder_version
+    )
+    schedule = write_schedule(
+        session,
+        feeder_id=feeder.id,
+        run_id=run.id,
+        start=spec.start,
+        step_minutes=horizon.step_minutes,
+        n_periods=horizon.n_periods,
+        ac_feasible=result.ac_feasible,
+        activate=activate,
+        points=_points(result.schedule),
+        envelopes=_envelopes(result.schedule),
+        decided_by=SYSTEM.name if activate else None,
+    )
+    if activate:
+        add_audit(
+            session,
+            actor=SYSTEM.name,
+            role=SYSTEM.role,
+            action="schedule.activate_automatic",
+            target_type="schedule",
+            target_id=f"{feeder.name}/{schedule.id}",
+            after={"run_id": run.run_id, "operating_mode": "automatic"},
+        )
+    return schedule
+
+
+def schedule_of_run(session: Session, run: DispatchRunRow) -> ScheduleRow:
+    """The schedule computed by ``run``.
+
+    Raises
+    ------
+    RecordNotFoundError
+        The run has no schedule (not finished, infeasible or failed).
+    """
+    schedule = session.scalars(select(ScheduleRow).where(ScheduleRow.run_id == run.id)).first()
+    if schedule is None:
+        raise RecordNotFoundError("schedule of dispatch run", run.run_id)
+    return schedule
+
+
+def schedule_by_id(session: Session, feeder: FeederRow, schedule_id: int) -> ScheduleRow:
+    """Schedule ``schedule_id`` of ``feeder`` (404 otherwise)."""
+    schedule = session.get(ScheduleRow, schedule_id)
+    if schedule is None or schedule.feeder_id != feeder.id:
+        raise RecordNotFoundError("schedule", schedule_id)
+    return schedule
+
+
+def decide(
+    session: Session, actor: Principal, feeder_name: str, schedule_id: int, *, approve: bool
+) -> ScheduleRow:
+    """Approve (activate) or reject a schedule waiting for approval.
+
+    Raises
+    ------
+    ConflictError
+        The schedule is not pending, or was computed on an older topology version.
+    """
+    feeder = feeder_by_name(session, feeder_name, for_update=True)
+    schedule = schedule_by_id(session, feeder, schedule_id)
+    if schedule.state != "pending_approval":
+        raise ConflictError(f"schedule {schedule_id} is {schedule.state}, not pending_approval")
+    run = session.get(DispatchRunRow, schedule.run_id) if schedule.run_id else None
+    if approve and run is not None and run.feeder_version != feeder.version:
+        raise ConflictError(
+            f"schedule {schedule_id} was computed on topology version {run.feeder_version}; "
+            f"feeder '{feeder_name}' is now at version {feeder.version}: dispatch again"
+        )
+    before = {"state": schedule.state}
+    if approve:
+        activate_schedule(session, schedule, actor.name)
+    else:
+        schedule.state = "rejected"
+        schedule.decided_by = actor.name
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="schedule.approve" if approve else "schedule.reject",
+        target_type="schedule",
+        target_id=f"{feeder_name}/{schedule_id}",
+        before=before,
+        after={"state": schedule.state},
+    )
+    session.commit()
+    return schedule
+
+
+def fail_interrupted_runs(session: Session) -> int:
+    """Mark runs left ``queued``/``running`` by a stopped service as failed; return how many."""
+    result = session.execute(
+        update(DispatchRunRow)
+        .where(DispatchRunRow.status.in_(("queued", "running")))
+        .values(status="failed", error="interrupted by a service restart", finished_at=utcnow())
+    )
+    session.commit()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class DispatchJobs:
+    """Background execution of long dispatch runs on a thread pool."""
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        models: FeederModels,
+        default_limits: OperatingLimits,
+        workers: int,
+    ) -> None:
+        self.factory = factory
+        self.models = models
+        self.default_limits = default_limits
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch")
+
+    def run_inline(self, run_id: str) -> str:
+        """Execute ``run_id`` in the calling thread; return its final status."""
+        return execute_run(self.factory, self.models, run_id, self.default_limits)
+
+    def submit(self, run_id: str) -> Future[str]:
+        """Queue ``run_id`` for background execution."""
+        return self._pool.submit(
+            execute_run, self.factory, self.models, run_id, self.default_limits
+        )
+
+    def shutdown(self) -> None:
+        """Stop accepting jobs; wait for the running ones."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+__all__ = [
+    "DispatchJobs",
+    "DispatchSpec",
+    "decide",
+    "execute_run",
+    "request_run",
+    "run_public",
+    "schedule_of_run",
+    "store_result",
+]

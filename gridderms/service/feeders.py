@@ -1,0 +1,347 @@
+"""Feeders in the service: loading built-ins, their in-memory pandapower models, topology and
+the ADMS's switching (versioned, audited, exclusive per feeder).
+
+The database is the truth (source, switch states, version); :class:`FeederModels` keeps one
+pandapower model per feeder in memory and rebuilds it from the source plus the stored switch
+states whenever the stored version differs from the cached one (e.g. after a restart).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gridderms.ders import der_to_json_dict, ders_from_net
+from gridderms.persistence.models import DerRow, FeederRow, FeederVersionRow
+from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
+from gridderms.service.auth import Principal
+from gridderms.service.errors import ConflictError
+from network_models.builtin import BUILTIN_FEEDERS
+from network_models.feeder import Feeder
+from network_models.loaders import load_feeder
+from network_models.topology import set_switch_state
+
+OPERATING_MODES = ("manual", "automatic")
+
+
+def switch_states(feeder: Feeder) -> dict[str, bool]:
+    """Switch id (as a string) -> closed, for every switch of the model."""
+    return {str(int(i)): bool(c) for i, c in feeder.net.switch.closed.items()}
+
+
+class FeederModels:
+    """In-memory pandapower models of the stored feeders, one lock per feeder.
+
+    Parameters
+    ----------
+    cache_dir : Path
+        Cache of built-in feeders (see :func:`network_models.loaders.load_feeder`).
+    """
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+        self._models: dict[str, Feeder] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._changing: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, name: str) -> threading.Lock:
+        """The lock guarding the in-memory model of feeder ``name`` (held briefly)."""
+        with self._guard:
+            return self._locks.setdefault(name, threading.Lock())
+
+    def changing(self, name: str) -> bool:
+        """Whether a topology change of feeder ``name`` is in progress."""
+        with self._guard:
+            lock = self._changing.get(name)
+        return lock is not None and lock.locked()
+
+    @contextmanager
+    def exclusive(self, name: str, what: str) -> Iterator[None]:
+        """Mark a topology change of feeder ``name`` in progress, or raise
+        :class:`ConflictError` when another one is."""
+        with self._guard:
+            lock = self._changing.setdefault(name, threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise ConflictError(
+                f"feeder '{name}' is in the middle of a topology change; retry {what} shortly"
+            )
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def model(self, row: FeederRow) -> Feeder:
+        """The model of ``row`` at its stored version (rebuilt when stale). Callers must hold
+        the feeder's lock or work on :meth:`snapshot`."""
+        cached = self._models.get(row.name)
+        if cached is not None and cached.version == row.version:
+            return cached
+        feeder = load_feeder(row.source, cache_dir=self.cache_dir)
+        feeder.name = row.name
+        current = switch_states(feeder)
+        for switch, closed in row.switch_closed.items():
+            if current.get(switch) != closed:
+                set_switch_state(feeder.net, int(switch), bool(closed))
+        feeder.invalidate()
+        feeder.version = row.version
+        self._models[row.name] = feeder
+        return feeder
+
+    def snapshot(self, row: FeederRow) -> Feeder:
+        """A private deep copy of the model of ``row`` (for power flows and dispatches)."""
+        with self.lock(row.name):
+            feeder = self.model(row)
+            return Feeder(
+                name=feeder.name,
+                source=feeder.source,
+                net=copy.deepcopy(feeder.net),
+                profiles=feeder.profiles,
+                notes=feeder.notes,
+                version=feeder.version,
+            )
+
+    def model_version_is(self, name: str, version: int) -> None:
+        """Record that the cached model of ``name`` is at stored ``version``."""
+        cached = self._models.get(name)
+        if cached is not None:
+            cached.version = version
+
+    def forget(self, name: str) -> None:
+        """Drop the cached model of ``name``."""
+        self._models.pop(name, None)
+
+
+def list_builtins() -> list[dict[str, str]]:
+    """Name, description and reference of every built-in feeder."""
+    return [
+        {"name": b.name, "description": b.description, "reference": b.reference}
+        for b in BUILTIN_FEEDERS.values()
+    ]
+
+
+def list_feeders(session: Session) -> list[FeederRow]:
+    """Every loaded feeder, oldest first."""
+    return list(session.scalars(select(FeederRow).order_by(FeederRow.id)))
+
+
+def load_builtin(
+    session: Session, models: FeederModels, actor: Principal, builtin: str, name: str | None
+) -> FeederRow:
+    """Load built-in feeder ``builtin`` as ``name`` (default: the built-in name) and register
+    its DERs (static generators and storage of the model).
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown built-in.
+    ConflictError
+        A feeder called ``name`` is already loaded.
+    """
+    if builtin not in BUILTIN_FEEDERS:
+        raise RecordNotFoundError("built-in feeder", builtin)
+    name = name or builtin
+    if session.scalars(select(FeederRow.id).where(FeederRow.name == name)).first() is not None:
+        raise ConflictError(f"feeder '{name}' is already loaded")
+    feeder = load_feeder(builtin, cache_dir=models.cache_dir)
+    states = switch_states(feeder)
+    row = FeederRow(
+        name=name, source=builtin, version=0, operating_mode="manual", switch_closed=states
+    )
+    session.add(row)
+    session.flush()
+    session.add(
+        FeederVersionRow(
+            feeder_id=row.id,
+            version=0,
+            change={"action": "load", "source": builtin},
+            switch_closed=states,
+            actor=actor.name,
+        )
+    )
+    records = ders_from_net(feeder.net)
+    for record in records:
+        session.add(
+            DerRow(
+                feeder_id=row.id,
+                der_id=record.der_id,
+                bus=record.bus,
+                der_type=record.der_type,
+                status=record.status,
+                record=der_to_json_dict(record),
+            )
+        )
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="feeder.load",
+        target_type="feeder",
+        target_id=name,
+        after={"source": builtin, "version": 0, "ders": len(records)},
+    )
+    session.commit()
+    models.forget(name)
+    return row
+
+
+def describe(models: FeederModels, row: FeederRow) -> dict[str, Any]:
+    """Size, voltage levels, DERs by type, topology summary and notes of a feeder."""
+    with models.lock(row.name):
+        feeder = models.model(row)
+        net = feeder.net
+        topology = feeder.topology()
+        levels = Counter(float(v) for v in net.bus.vn_kv)
+        return {
+            "name": row.name,
+            "source": row.source,
+            "version": row.version,
+            "operating_mode": row.operating_mode,
+            **feeder.counts(),
+            "voltage_levels_kv": {f"{kv:g}": n for kv, n in sorted(levels.items(), reverse=True)},
+            "total_load_p_mw": float((net.load.p_mw * net.load.scaling)[net.load.in_service].sum()),
+            "radial": bool(topology.is_radial),
+            "islands": len(topology.islands),
+            "profile_steps": feeder.profiles.n_steps if feeder.profiles else 0,
+            "notes": list(feeder.notes),
+        }
+
+
+def topology(models: FeederModels, row: FeederRow) -> dict[str, Any]:
+    """Switch states, sources, feeder heads, islands and de-energized buses."""
+    with models.lock(row.name):
+        feeder = models.model(row)
+        topo = feeder.topology()
+        switches = feeder.net.switch
+        return {
+            "feeder": row.name,
+            "version": row.version,
+            "radial": bool(topo.is_radial),
+            "sources": [int(b) for b in topo.source_buses],
+            "islands": len(topo.islands),
+            "meshes": len(topo.meshes()),
+            "deenergized_buses": sorted(int(b) for b in topo.deenergized_buses),
+            "feeder_heads": {str(int(h)): len(b) for h, b in topo.feeders().items()},
+            "switches": [
+                {
+                    "switch_id": int(i),
+                    "bus": int(s.bus),
+                    "element": int(s.element),
+                    "et": str(s.et),
+                    "closed": bool(s.closed),
+                }
+                for i, s in switches.iterrows()
+            ],
+        }
+
+
+def versions(session: Session, row: FeederRow) -> list[FeederVersionRow]:
+    """The topology history of a feeder, oldest first."""
+    return list(
+        session.scalars(
+            select(FeederVersionRow)
+            .where(FeederVersionRow.feeder_id == row.id)
+            .order_by(FeederVersionRow.version)
+        )
+    )
+
+
+def operate_switch(
+    session: Session,
+    models: FeederModels,
+    actor: Principal,
+    name: str,
+    switch_id: int,
+    *,
+    closed: bool,
+    expected_version: int | None,
+) -> tuple[FeederRow, bool]:
+    """Open or close a switch (the ADMS's switching); return the feeder and whether it
+    changed.
+
+    A switch already in the requested state changes nothing (no new version) but is audited.
+    Only one topology change per feeder runs at a time.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder or switch.
+    ConflictError
+        ``expected_version`` is not the current version, or another change is in progress.
+    """
+    with models.exclusive(name, "the switching"):
+        row = feeder_by_name(session, name, for_update=True)
+        if expected_version is not None and expected_version != row.version:
+            raise ConflictError(
+                f"feeder '{name}' is at version {row.version}, not the expected "
+                f"{expected_version}; reload its topology"
+            )
+        key = str(switch_id)
+        if key not in row.switch_closed:
+            raise RecordNotFoundError("switch", switch_id)
+        before = {"version": row.version, "closed": row.switch_closed[key]}
+        action = "switch.close" if closed else "switch.open"
+        changed = row.switch_closed[key] != closed
+        if changed:
+            with models.lock(name):
+                feeder = models.model(row)
+                (feeder.close_switch if closed else feeder.open_switch)(switch_id)
+            states = {**row.switch_closed, key: closed}
+            row.switch_closed = states
+            row.version += 1
+            session.add(
+                FeederVersionRow(
+                    feeder_id=row.id,
+                    version=row.version,
+                    change={"action": action, "switch_id": switch_id},
+                    switch_closed=states,
+                    actor=actor.name,
+                )
+            )
+        add_audit(
+            session,
+            actor=actor.name,
+            role=actor.role,
+            action=action,
+            target_type="feeder",
+            target_id=f"{name}/switch/{switch_id}",
+            before=before,
+            after={"version": row.version, "closed": closed},
+        )
+        try:
+            session.commit()
+        except Exception:
+            models.forget(name)
+            raise
+        if changed:
+            with models.lock(name):
+                models.model_version_is(name, row.version)
+        return row, changed
+
+
+def set_mode(session: Session, actor: Principal, name: str, mode: str) -> FeederRow:
+    """Set the operating mode (``manual``: schedules wait for approval; ``automatic``: an
+    AC-feasible schedule activates at once)."""
+    row = feeder_by_name(session, name)
+    before = {"operating_mode": row.operating_mode}
+    row.operating_mode = mode
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="feeder.mode",
+        target_type="feeder",
+        target_id=name,
+        before=before,
+        after={"operating_mode": mode},
+    )
+    session.commit()
+    return row

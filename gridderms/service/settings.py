@@ -1,0 +1,51 @@
+"""Settings of the dispatch service, from the environment (prefix ``GRIDDERMS_``).
+
+``GRIDDERMS_DATABASE_URL`` selects the database: SQLite under ``GRIDDERMS_DATA_DIR`` by default
+(nothing else to install), PostgreSQL with ``postgresql+psycopg://user@host:port/db``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from gridderms.config import Settings
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/gridderms`` or ``~/.local/share/gridderms``."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "gridderms"
+
+
+class ServiceSettings(Settings):
+    """Settings of the API service (extends the study settings: voltage band, cache dir).
+
+    Attributes
+    ----------
+    data_dir : Path
+        Where the default SQLite database lives.
+    database_url : str
+        SQLAlchemy URL; default ``sqlite:///<data_dir>/gridderms.db``.
+    inline_dispatch_max_periods : int
+        Dispatch requests with up to this many periods (and ``execution="auto"``) are answered
+        inline; longer ones run as background jobs (``202 Accepted``).
+    dispatch_workers : int
+        Background dispatch jobs run at the same time.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDDERMS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str = ""
+    inline_dispatch_max_periods: int = Field(default=8, ge=0)
+    dispatch_workers: int = Field(default=1, ge=1, le=16)
+
+    @model_validator(mode="after")
+    def _default_database(self) -> ServiceSettings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.data_dir / 'gridderms.db'}"
+        return self
