@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed-stamp
 GRIDDERMS := $(VENV)/bin/gridderms
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint typecheck bench clean setup
+.PHONY: run powerflow-demo test lint typecheck bench clean setup
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -12,8 +12,14 @@ $(STAMP): pyproject.toml scripts/setup.sh
 
 setup: $(STAMP)
 
-## run: set up, then run the main job on the built-in demo feeder
+## run: set up, then serve the API on 127.0.0.1:8000 with the demo feeder cigre-mv-der loaded,
+## its DERs registered and a first schedule computed; prints the URL and a demo API key.
+## The SQLite database lives in .cache/service (GRIDDERMS_DATABASE_URL to use PostgreSQL).
 run: $(STAMP)
+	GRIDDERMS_DATA_DIR=$${GRIDDERMS_DATA_DIR:-$(CURDIR)/.cache/service} $(VENV)/bin/gridderms-service demo
+
+## powerflow-demo: the command-line demo (AC power flow on the demo feeder)
+powerflow-demo: $(STAMP)
 	$(GRIDDERMS) powerflow cigre-mv-der
 
 ## test: set up, then lint, type-check and run the test suite

@@ -151,7 +151,11 @@ def _install_metrics(app: FastAPI) -> None:
         start = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
-        template = getattr(route, "path", "unmatched")
+        template = getattr(route, "path", None)
+        if template is None:
+            template = "unmatched"
+        elif not template.startswith(API_PREFIX):
+            template = API_PREFIX + template
         app.state.metrics.observe(
             request.method, template, response.status_code, time.perf_counter() - start
         )

@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the test suite needs (later issues add postgresql, chromium, tshark).
-APT_PACKAGES=()
+# Debian packages the test suite needs: postgresql (15 on Debian 12) for the API tests on a
+# real PostgreSQL server (scripts/postgres.sh); later issues add chromium, tshark.
+APT_PACKAGES=(postgresql)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
