@@ -27,12 +27,15 @@ from gridderms.ders.inventory import (
 )
 from gridderms.dispatch.horizon import Horizon
 from gridderms.dispatch.service import HeadLimits, dispatch_feeder
+from gridderms.hosting import HostingStudy
 from gridderms.tables import format_pairs, format_table
 from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.acmodel import cached_ac_model
+from solvers.hosting_capacity.limits import StudyLimits
+from solvers.hosting_capacity.refine import Tolerance
 from solvers.limits import OperatingLimits
 from solvers.opf.dispatch import DispatchResult
 from solvers.opf.problem import Objective
@@ -181,6 +184,47 @@ def _parser() -> argparse.ArgumentParser:
         "--max-loading-percent", type=float, default=None, help="thermal limit [%%]"
     )
     powerflow.set_defaults(handler=cmd_powerflow)
+
+    hosting = commands.add_parser(
+        "hosting-capacity",
+        help="per-bus hosting capacity for new generation and load, verified by AC power flow",
+    )
+    hosting.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
+    hosting.add_argument(
+        "--buses", nargs="+", default=None, help="bus ids, space or comma separated (default: all)"
+    )
+    hosting.add_argument("--mode", choices=["gen", "load", "both"], default="both")
+    hosting.add_argument(
+        "--pf",
+        type=float,
+        default=1.0,
+        help="power factor of the new DER/load; > 0 absorbs reactive power (default 1.0)",
+    )
+    hosting.add_argument(
+        "--timeseries",
+        default=None,
+        help="also per profile step: 'day' (the day of peak generation), a date YYYY-MM-DD, "
+        "or 'year' (feeders with profiles)",
+    )
+    hosting.add_argument(
+        "--curtailment-share",
+        type=float,
+        default=0.05,
+        help="with --timeseries: largest share of curtailed energy of a managed DER (0.05)",
+    )
+    hosting.add_argument(
+        "--tolerance-percent", type=float, default=1.0, help="AC tolerance, relative [%%]"
+    )
+    hosting.add_argument("--tolerance-mw", type=float, default=0.01, help="AC tolerance [MW]")
+    hosting.add_argument("--vm-min-pu", type=float, default=None, help="lower voltage limit")
+    hosting.add_argument("--vm-max-pu", type=float, default=None, help="upper voltage limit")
+    hosting.add_argument(
+        "--max-loading-percent", type=float, default=None, help="thermal limit [%%]"
+    )
+    hosting.add_argument("--out", default=None, help="directory for CSV, JSON and PNG")
+    hosting.add_argument("--json", action="store_true", help="print JSON")
+    hosting.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    hosting.set_defaults(handler=cmd_hosting_capacity)
     return parser
 
 
@@ -603,6 +647,102 @@ def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimit
             )
         )
     return 0
+
+
+def _bus_ids(values: Sequence[str] | None) -> list[int] | None:
+    if values is None:
+        return None
+    buses = []
+    for part in (p.strip() for value in values for p in value.split(",")):
+        if not part:
+            continue
+        try:
+            buses.append(int(part))
+        except ValueError as exc:
+            raise ValueError(f"bus id '{part}' is not an integer") from exc
+    return buses
+
+
+def cmd_hosting_capacity(args: argparse.Namespace) -> int:
+    """Per-bus hosting capacity (static worst case; optionally per profile step, managed)."""
+    from gridderms.hosting import TextProgress, run_study, write_outputs
+
+    overrides = (args.vm_min_pu, args.vm_max_pu, args.max_loading_percent)
+    limits = StudyLimits(defaults=_limits(args), use_bus_limits=all(v is None for v in overrides))
+    feeder = _load(args.feeder)
+    study = run_study(
+        feeder,
+        buses=_bus_ids(args.buses),
+        modes=("gen", "load") if args.mode == "both" else (args.mode,),
+        pf=args.pf,
+        limits=limits,
+        tolerance=Tolerance(args.tolerance_percent / 100.0, args.tolerance_mw),
+        timeseries=args.timeseries,
+        curtailment_share=args.curtailment_share,
+        progress=None if args.no_progress else TextProgress(),
+    )
+    written = write_outputs(study, Path(args.out)) if args.out else []
+    if args.json:
+        print(json.dumps(study.to_dict(), indent=2))
+        return 0
+    print(format_hosting_capacity(study, written))
+    return 0
+
+
+def format_hosting_capacity(study: HostingStudy, written: Sequence[Path] = ()) -> str:
+    """Readable summary and table of a hosting-capacity study."""
+    result = study.static
+    table = result.table
+    times = result.times_s
+    pairs: list[tuple[str, object]] = [
+        ("feeder", result.feeder),
+        ("buses", f"{len(table)} ({result.counts['components']} source-connected components)"),
+        ("power factor", f"{result.pf:g}"),
+        ("limits", result.limits),
+        *[(f"operating point ({m})", text) for m, text in result.operating_points.items()],
+        (
+            "method",
+            "LP on the linearised AC model per bus (HiGHS, one persistent model per component),"
+            f" refined by AC power flow to max({result.tolerance.relative:.0%}, "
+            f"{result.tolerance.absolute_mw * 1e3:g} kW)",
+        ),
+        (
+            "work",
+            f"{result.counts['lp_solves']} LP solves, {result.counts['ac_power_flows']} AC power "
+            f"flows",
+        ),
+        (
+            "times",
+            f"set-up {times['compile']:.1f} s, LP {times['lp']:.1f} s, AC {times['ac']:.1f} s, "
+            f"total {times['total']:.1f} s",
+        ),
+    ]
+    for mode, notes in result.relaxed_limits.items():
+        if notes:
+            pairs.append(
+                (
+                    f"already violated ({mode})",
+                    f"{len(notes)} limits may not get worse, e.g. {notes[0]}",
+                )
+            )
+    text = format_pairs(pairs)
+    columns = ["bus", "feeder"]
+    for mode in result.modes:
+        columns += [f"hc_{mode}_mw", f"binding_{mode}"]
+    frame = table.reset_index()
+    shown = frame
+    note = ""
+    if len(frame) > 40:
+        key = f"hc_{result.modes[0]}_mw"
+        shown = frame.sort_values(key).head(20)
+        note = f"\n... the 20 buses with the lowest {key} of {len(frame)} (all: --out or --json)"
+    rows = [[row[c] for c in columns] for row in shown.to_dict("records")]
+    text += "\n\n" + format_table(columns, rows) + note
+    for summary in study.summaries():
+        text += "\n" + summary
+    for path in written:
+        text += f"\nwrote {path}"
+    return text
 
 
 if __name__ == "__main__":  # pragma: no cover

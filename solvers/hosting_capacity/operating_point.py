@@ -1,0 +1,143 @@
+"""Operating points at which hosting capacity is evaluated (the state of existing loads/DERs).
+
+The worst case for new **generation** is minimum load with maximum generation of the existing
+DERs; for new **load** it is maximum load with no generation. With profiles (SimBench feeders),
+every element takes its own extreme over the profile horizon (a conservative, non-coincident
+envelope: element-wise minimum or maximum, reactive load at the step of the active extreme).
+Without profiles the model's set-points are the maxima: loads at :data:`MIN_LOAD_SHARE` of their
+set-point for the generation case, at 100 % for the load case; static generators at their
+set-point for the generation case, off for the load case. Storage is idle in both.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pandapower as pp
+import pandas as pd
+
+from network_models.feeder import Feeder
+
+Mode = Literal["gen", "load"]
+MODES: tuple[Mode, ...] = ("gen", "load")
+
+#: share of their set-point at which loads stand in the generation worst case without
+#: profiles [-] (a common planning assumption for the minimum daytime load)
+MIN_LOAD_SHARE = 0.25
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """Absolute set-points of existing loads and DERs.
+
+    Attributes
+    ----------
+    name : str
+        Short label (e.g. ``"gen worst case"`` or ``"step 17012"``).
+    description : str
+        How the values were chosen, for reports.
+    values : Mapping[tuple[str, str], pandas.Series]
+        ``(element, column) -> Series`` over element ids [MW or MVAr]; elements not named keep
+        their model value.
+    """
+
+    name: str
+    description: str
+    values: Mapping[tuple[str, str], pd.Series]
+
+    def apply(self, net: pp.pandapowerNet) -> pp.pandapowerNet:
+        """A deep copy of ``net`` with these set-points written into its element tables."""
+        result = copy.deepcopy(net)
+        for (element, column), series in self.values.items():
+            result[element].loc[series.index, column] = series.to_numpy(dtype=float)
+        return result
+
+    def frames(self) -> dict[tuple[str, str], pd.DataFrame]:
+        """The values as one-row frames, the input of :func:`solvers.acmodel.injection_delta`."""
+        return {
+            key: pd.DataFrame([series.to_numpy(dtype=float)], columns=series.index)
+            for key, series in self.values.items()
+        }
+
+
+def _at_extreme(
+    p: pd.DataFrame, q: pd.DataFrame | None, *, lowest: bool
+) -> tuple[pd.Series, pd.Series | None]:
+    data = p.to_numpy(dtype=float)
+    rows = data.argmin(axis=0) if lowest else data.argmax(axis=0)
+    columns = np.arange(data.shape[1])
+    p_values = pd.Series(data[rows, columns], index=p.columns)
+    if q is None:
+        return p_values, None
+    q_data = q.reindex(columns=p.columns).to_numpy(dtype=float)
+    return p_values, pd.Series(q_data[rows, columns], index=p.columns)
+
+
+def worst_case(
+    feeder: Feeder, mode: Mode, *, min_load_share: float = MIN_LOAD_SHARE
+) -> OperatingPoint:
+    """The worst-case operating point for new generation (``"gen"``) or new load (``"load"``).
+
+    Parameters
+    ----------
+    feeder : Feeder
+        The feeder; its profiles are used when it has them.
+    mode : {"gen", "load"}
+        Which hosting capacity the point is for.
+    min_load_share : float
+        Load share of the set-point in the generation case of a feeder without profiles [-].
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown hosting-capacity mode '{mode}'; use 'gen' or 'load'")
+    if not 0.0 <= min_load_share <= 1.0:
+        raise ValueError(f"min_load_share must be within 0..1, got {min_load_share}")
+    net = feeder.net
+    values: dict[tuple[str, str], pd.Series] = {}
+    profiles = feeder.profiles.values if feeder.profiles is not None else {}
+    gen = mode == "gen"
+    if ("load", "p_mw") in profiles:
+        p, q = _at_extreme(profiles[("load", "p_mw")], profiles.get(("load", "q_mvar")), lowest=gen)
+        values[("load", "p_mw")] = p
+        if q is not None:
+            values[("load", "q_mvar")] = q
+        load_text = "each load at its " + ("minimum" if gen else "maximum") + " over the profiles"
+    else:
+        share = min_load_share if gen else 1.0
+        values[("load", "p_mw")] = net.load.p_mw.astype(float) * share
+        values[("load", "q_mvar")] = net.load.q_mvar.astype(float) * share
+        load_text = f"loads at {share:.0%} of their set-points"
+    if len(net.sgen):
+        if ("sgen", "p_mw") in profiles:
+            frame = profiles[("sgen", "p_mw")].to_numpy(dtype=float)
+            extreme = frame.max(axis=0) if gen else frame.min(axis=0)
+            values[("sgen", "p_mw")] = pd.Series(extreme, index=profiles[("sgen", "p_mw")].columns)
+            extreme_text = "maximum" if gen else "minimum"
+            sgen_text = f"each DER at its {extreme_text} over the profiles"
+        else:
+            values[("sgen", "p_mw")] = net.sgen.p_mw.astype(float) * (1.0 if gen else 0.0)
+            sgen_text = "DERs at their set-points" if gen else "DERs off"
+    else:
+        sgen_text = "no DERs"
+    if len(net.storage):
+        values[("storage", "p_mw")] = pd.Series(0.0, index=net.storage.index)
+        sgen_text += ", storage idle"
+    label = "minimum load, maximum generation" if gen else "maximum load, no generation"
+    return OperatingPoint(
+        name=f"{mode} worst case", description=f"{label}: {load_text}; {sgen_text}", values=values
+    )
+
+
+def profile_step(feeder: Feeder, step: int) -> OperatingPoint:
+    """The set-points of profile step ``step`` (storage idle)."""
+    if feeder.profiles is None:
+        raise ValueError(f"feeder '{feeder.name}' has no profiles")
+    if not 0 <= step < feeder.profiles.n_steps:
+        raise ValueError(f"step {step} is outside the profiles (0..{feeder.profiles.n_steps - 1})")
+    values = {key: frame.iloc[step] for key, frame in feeder.profiles.values.items()}
+    if len(feeder.net.storage):
+        values[("storage", "p_mw")] = pd.Series(0.0, index=feeder.net.storage.index)
+    return OperatingPoint(f"step {step}", f"profile step {step}", values)

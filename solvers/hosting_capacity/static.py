@@ -1,0 +1,313 @@
+"""Per-bus hosting capacity at a worst-case operating point: LP estimate, AC-exact refinement.
+
+For every requested bus and mode (``gen``: new generation, ``load``: new load):
+
+1. the feeder is split into source-connected components (:mod:`.components`), each compiled
+   once into a small AC model;
+2. per component and mode, the existing loads and DERs are set to the worst-case operating
+   point (:mod:`.operating_point`) and one persistent LP is built (:mod:`.lp`);
+3. per bus the LP gives the linear capacity, and a secant/bisection search on the AC power flow
+   (:mod:`.refine`) turns it into a capacity that is AC-feasible while ``capacity + tolerance``
+   is not; the worst limit there is the binding constraint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from network_models.feeder import Feeder
+from solvers.hosting_capacity.ac_check import Check, ComponentState
+from solvers.hosting_capacity.components import (
+    ComponentModel,
+    ComponentSplit,
+    compile_component,
+    split_at_sources,
+)
+from solvers.hosting_capacity.limits import StudyLimits
+from solvers.hosting_capacity.lp import LinearHostingModel
+from solvers.hosting_capacity.operating_point import MODES, Mode, OperatingPoint, worst_case
+from solvers.hosting_capacity.refine import Tolerance, refine
+
+#: largest size searched at a bus [MW]; a bus that takes it (none does on a real feeder) is
+#: reported at the cap with binding "none"
+CAP_MW = 1000.0
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class HostingCapacityResult:
+    """Hosting capacity of the requested buses.
+
+    Attributes
+    ----------
+    feeder : str
+    table : pandas.DataFrame
+        One row per bus (index ``bus``): ``feeder`` (``feeder-<head bus>``), ``substation``
+        (source bus), ``z_source_ohm`` (Thevenin impedance to the sources, the electrical
+        distance [ohm]) and per mode ``hc_<mode>_mw`` [MW] (AC-exact), ``binding_<mode>``,
+        ``binding_<mode>_detail``, ``lp_<mode>_mw`` (linear estimate [MW]) and
+        ``ac_checks_<mode>``. Source buses have no capacity (NaN, binding ``source bus``).
+    modes : tuple of str
+    pf : float
+    tolerance : Tolerance
+    limits : str
+        The limits, in words.
+    operating_points : dict
+        Mode -> description of the operating point.
+    relaxed_limits : dict
+        Mode -> limits the operating point already violates (they may not get worse).
+    times_s : dict
+        ``compile``, ``lp``, ``ac`` and ``total`` [s].
+    counts : dict
+        ``components``, ``lp_solves``, ``ac_power_flows``.
+    """
+
+    feeder: str
+    table: pd.DataFrame
+    modes: tuple[Mode, ...]
+    pf: float
+    tolerance: Tolerance
+    limits: str
+    operating_points: dict[str, str]
+    relaxed_limits: dict[str, list[str]] = field(default_factory=dict)
+    times_s: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    #: x, y per bus (geodata, else a networkx layout) and the branches, for plots
+    coordinates: pd.DataFrame | None = None
+    edges: list[tuple[int, int]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready result (``NaN`` as ``None``)."""
+        rows = self.table.reset_index().astype(object)
+        records = rows.where(rows.notna(), None).to_dict("records")
+        return {
+            "feeder": self.feeder,
+            "modes": list(self.modes),
+            "pf": self.pf,
+            "tolerance": {
+                "relative": self.tolerance.relative,
+                "absolute_mw": self.tolerance.absolute_mw,
+            },
+            "limits": self.limits,
+            "operating_points": self.operating_points,
+            "relaxed_limits": self.relaxed_limits,
+            "times_s": self.times_s,
+            "counts": self.counts,
+            "buses": records,
+        }
+
+
+def check_buses(feeder: Feeder, buses: Iterable[int] | None) -> list[int]:
+    """The requested buses (all energised buses when ``None``), validated.
+
+    Raises
+    ------
+    ValueError
+        Naming a bus that is not an in-service, energised bus of the feeder.
+    """
+    topology = feeder.topology()
+    if buses is None:
+        return sorted(int(b) for b in topology.energized_buses)
+    chosen = []
+    for bus in buses:
+        if int(bus) not in feeder.net.bus.index:
+            raise ValueError(f"bus {bus} is not a bus of feeder '{feeder.name}'")
+        if int(bus) not in topology.energized_buses:
+            raise ValueError(
+                f"bus {bus} of feeder '{feeder.name}' is out of service or de-energized"
+            )
+        chosen.append(int(bus))
+    if not chosen:
+        raise ValueError("no buses requested")
+    return sorted(set(chosen))
+
+
+def source_impedance_ohm(component: ComponentModel) -> np.ndarray:
+    """Thevenin impedance magnitude from each AC-model row to the sources [ohm] (0 at a
+    source)."""
+    model = component.model
+    free = np.setdiff1d(np.arange(model.n_bus), model.ref)
+    z_pu = np.zeros(model.n_bus)
+    if len(free):
+        y = model.ybus[free][:, free].toarray()
+        z_pu[free] = np.abs(np.diag(np.linalg.inv(y)))
+    return z_pu * model.bus_base_kv**2 / model.base_mva
+
+
+def hosting_capacity(
+    feeder: Feeder,
+    *,
+    buses: Sequence[int] | None = None,
+    modes: Sequence[Mode] = MODES,
+    pf: float = 1.0,
+    limits: StudyLimits | None = None,
+    tolerance: Tolerance | None = None,
+    points: Mapping[Mode, OperatingPoint] | None = None,
+    progress: Progress | None = None,
+) -> HostingCapacityResult:
+    """AC-exact hosting capacity of ``buses`` (all energised buses by default).
+
+    Parameters
+    ----------
+    feeder : Feeder
+    buses : sequence of int, optional
+        pandapower bus ids.
+    modes : sequence of {"gen", "load"}
+    pf : float
+        Power factor of the new element (see :func:`.ac_check.injection_per_mw`).
+    limits : StudyLimits, optional
+    tolerance : Tolerance, optional
+        Default ``max(1 %, 10 kW)``.
+    points : mapping, optional
+        Operating point per mode; the worst case (:func:`.operating_point.worst_case`) when
+        omitted.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after every bus and mode.
+
+    Raises
+    ------
+    ValueError
+        Unknown mode, bad power factor, or a bus that is not an energised bus of the feeder.
+    PowerFlowError
+        An operating point without AC solution.
+    """
+    started = time.perf_counter()
+    limits = limits or StudyLimits()
+    tolerance = tolerance or Tolerance()
+    modes = tuple(modes)
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"unknown hosting-capacity mode '{mode}'; use 'gen' or 'load'")
+    chosen = check_buses(feeder, buses)
+    points = {mode: (points or {}).get(mode) or worst_case(feeder, mode) for mode in modes}
+    topology = feeder.topology()
+    sources = set(topology.source_buses)
+    table = pd.DataFrame(index=pd.Index(chosen, name="bus"))
+    table["feeder"] = [f"feeder-{topology.head_of[b]}" for b in chosen]
+    table["substation"] = [int(topology.trace.source_of[b]) for b in chosen]
+    table["z_source_ohm"] = 0.0
+    for mode in modes:
+        table[f"hc_{mode}_mw"] = math.nan
+        table[f"binding_{mode}"] = "source bus"
+        table[f"binding_{mode}_detail"] = "source bus"
+        table[f"lp_{mode}_mw"] = math.nan
+        table[f"ac_checks_{mode}"] = 0
+    wanted = set(chosen) - sources
+    splits = [s for s in split_at_sources(topology) if wanted.intersection(s.bus_ids.tolist())]
+    total = len(wanted) * len(modes)
+    done = 0
+    times = {"compile": 0.0, "lp": 0.0, "ac": 0.0}
+    counts = {"components": len(splits), "lp_solves": 0, "ac_power_flows": 0}
+    relaxed: dict[str, list[str]] = {mode: [] for mode in modes}
+    for split in splits:
+        tic = time.perf_counter()
+        component = compile_component(feeder.net, split)
+        times["compile"] += time.perf_counter() - tic
+        bus_ids = np.array(sorted(wanted.intersection(split.bus_ids.tolist())), dtype=np.int64)
+        rows = component.model.bus_lookup[bus_ids]
+        z_ohm = source_impedance_ohm(component)
+        table.loc[bus_ids, "z_source_ohm"] = z_ohm[rows]
+        fused = np.isin(rows, component.model.ref)
+        for mode in modes:
+            tic = time.perf_counter()
+            state = ComponentState(component, points[mode], limits, mode, pf)
+            relaxed[mode] += state.relaxed
+            lp = LinearHostingModel(state, rows[~fused], CAP_MW)
+            times["compile"] += time.perf_counter() - tic
+            at_zero = state.assess(state.v0)
+            for bus, row, at_source in zip(bus_ids, rows, fused, strict=True):
+                done += 1
+                if at_source:  # fused to a source bus by a closed switch
+                    if progress:
+                        progress(done, total)
+                    continue
+                tic = time.perf_counter()
+                estimate = lp.solve(int(row))
+                times["lp"] += time.perf_counter() - tic
+                tic = time.perf_counter()
+                found = refine(
+                    _evaluator(state, int(row)),
+                    estimate if estimate is not None else tolerance.absolute_mw,
+                    tolerance,
+                    CAP_MW,
+                    at_zero,
+                )
+                times["ac"] += time.perf_counter() - tic
+                table.loc[bus, f"hc_{mode}_mw"] = found.p_mw
+                table.loc[bus, f"binding_{mode}"] = str(found.binding)
+                table.loc[bus, f"binding_{mode}_detail"] = found.binding.detail()
+                table.loc[bus, f"lp_{mode}_mw"] = math.nan if estimate is None else estimate
+                table.loc[bus, f"ac_checks_{mode}"] = found.checks
+                if progress:
+                    progress(done, total)
+            counts["lp_solves"] += lp.solves
+            counts["ac_power_flows"] += state.n_solves
+    coordinates, edges = bus_layout(feeder)
+    times["total"] = time.perf_counter() - started
+    return HostingCapacityResult(
+        feeder=feeder.name,
+        table=table,
+        modes=modes,
+        pf=pf,
+        tolerance=tolerance,
+        limits=limits.describe(),
+        operating_points={mode: points[mode].description for mode in modes},
+        relaxed_limits={mode: sorted(set(notes)) for mode, notes in relaxed.items()},
+        times_s=times,
+        counts=counts,
+        coordinates=coordinates,
+        edges=edges,
+    )
+
+
+def bus_layout(feeder: Feeder) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
+    """Coordinates of the energised buses (``x``, ``y``) and the branches between them.
+
+    Bus geodata (``net.bus.geo``, GeoJSON points) where every energised bus has it, else a
+    networkx spring layout of the topology graph (seeded, so the plot is reproducible).
+    """
+    topology = feeder.topology()
+    buses = sorted(int(b) for b in topology.energized_buses)
+    graph = topology.graph.subgraph(buses)
+    edges = sorted({(int(a), int(b)) for a, b in graph.edges() if a != b})
+    geo = feeder.net.bus.geo.reindex(buses) if "geo" in feeder.net.bus else None
+    if geo is not None and geo.notna().all():
+        try:
+            points = [json.loads(text)["coordinates"][:2] for text in geo]
+            frame = pd.DataFrame(points, index=pd.Index(buses, name="bus"), columns=["x", "y"])
+            return frame.astype(float), edges
+        except (ValueError, KeyError, TypeError):
+            pass  # not GeoJSON points: fall back to a layout
+    layout = nx.spring_layout(nx.Graph(graph), seed=0, iterations=50)
+    frame = pd.DataFrame(
+        [layout[b] for b in buses], index=pd.Index(buses, name="bus"), columns=["x", "y"]
+    )
+    return frame.astype(float), edges
+
+
+def _evaluator(state: ComponentState, row: int) -> Callable[[float], Check]:
+    """AC check at ``row``, warm-started from the solution of the nearest size checked."""
+    solved: list[tuple[float, np.ndarray]] = []
+
+    def evaluate(p_mw: float) -> Check:
+        start = min(solved, key=lambda item: abs(item[0] - p_mw))[1] if solved else None
+        result = state.check(row, p_mw, start)
+        if result.voltages is not None:
+            solved.append((p_mw, result.voltages))
+        return result
+
+    return evaluate
+
+
+def split_of(feeder: Feeder) -> list[ComponentSplit]:
+    """The feeder's source-connected components (see :func:`.components.split_at_sources`)."""
+    return split_at_sources(feeder.topology())
