@@ -59,7 +59,7 @@ class OperatingPoint:
     def frames(self) -> dict[tuple[str, str], pd.DataFrame]:
         """The values as one-row frames, the input of :func:`solvers.acmodel.injection_delta`."""
         return {
-            key: pd.DataFrame([series.to_numpy(dtype=float)], columns=series.index)
+            key: pd.DataFrame(series.to_numpy(dtype=float)[np.newaxis, :], columns=series.index)
             for key, series in self.values.items()
         }
 

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 
 import networkx as nx
@@ -153,6 +156,7 @@ def hosting_capacity(
     tolerance: Tolerance | None = None,
     points: Mapping[Mode, OperatingPoint] | None = None,
     progress: Progress | None = None,
+    jobs: int | None = None,
 ) -> HostingCapacityResult:
     """AC-exact hosting capacity of ``buses`` (all energised buses by default).
 
@@ -171,7 +175,12 @@ def hosting_capacity(
         Operating point per mode; the worst case (:func:`.operating_point.worst_case`) when
         omitted.
     progress : callable, optional
-        Called as ``progress(done, total)`` after every bus and mode.
+        Called as ``progress(done, total)`` after every bus and mode (after every component
+        when components run in parallel).
+    jobs : int, optional
+        Worker processes for the components (exact split at the sources, so the results do
+        not depend on it); default: the usable CPUs (:func:`default_jobs`), 1 for a single
+        component.
 
     Raises
     ------
@@ -188,7 +197,9 @@ def hosting_capacity(
         if mode not in MODES:
             raise ValueError(f"unknown hosting-capacity mode '{mode}'; use 'gen' or 'load'")
     chosen = check_buses(feeder, buses)
-    points = {mode: (points or {}).get(mode) or worst_case(feeder, mode) for mode in modes}
+    chosen_points: dict[Mode, OperatingPoint] = {
+        mode: (points or {}).get(mode) or worst_case(feeder, mode) for mode in modes
+    }
     topology = feeder.topology()
     sources = set(topology.source_buses)
     table = pd.DataFrame(index=pd.Index(chosen, name="bus"))
@@ -204,53 +215,38 @@ def hosting_capacity(
     wanted = set(chosen) - sources
     splits = [s for s in split_at_sources(topology) if wanted.intersection(s.bus_ids.tolist())]
     total = len(wanted) * len(modes)
-    done = 0
     times = {"compile": 0.0, "lp": 0.0, "ac": 0.0}
     counts = {"components": len(splits), "lp_solves": 0, "ac_power_flows": 0}
     relaxed: dict[str, list[str]] = {mode: [] for mode in modes}
-    for split in splits:
-        tic = time.perf_counter()
-        component = compile_component(feeder.net, split)
-        times["compile"] += time.perf_counter() - tic
-        bus_ids = np.array(sorted(wanted.intersection(split.bus_ids.tolist())), dtype=np.int64)
-        rows = component.model.bus_lookup[bus_ids]
-        z_ohm = source_impedance_ohm(component)
-        table.loc[bus_ids, "z_source_ohm"] = z_ohm[rows]
-        fused = np.isin(rows, component.model.ref)
-        for mode in modes:
-            tic = time.perf_counter()
-            state = ComponentState(component, points[mode], limits, mode, pf)
-            relaxed[mode] += state.relaxed
-            lp = LinearHostingModel(state, rows[~fused], CAP_MW)
-            times["compile"] += time.perf_counter() - tic
-            at_zero = state.assess(state.v0)
-            for bus, row, at_source in zip(bus_ids, rows, fused, strict=True):
-                done += 1
-                if at_source:  # fused to a source bus by a closed switch
-                    if progress:
-                        progress(done, total)
-                    continue
-                tic = time.perf_counter()
-                estimate = lp.solve(int(row))
-                times["lp"] += time.perf_counter() - tic
-                tic = time.perf_counter()
-                found = refine(
-                    _evaluator(state, int(row)),
-                    estimate if estimate is not None else tolerance.absolute_mw,
-                    tolerance,
-                    CAP_MW,
-                    at_zero,
-                )
-                times["ac"] += time.perf_counter() - tic
-                table.loc[bus, f"hc_{mode}_mw"] = found.p_mw
-                table.loc[bus, f"binding_{mode}"] = str(found.binding)
-                table.loc[bus, f"binding_{mode}_detail"] = found.binding.detail()
-                table.loc[bus, f"lp_{mode}_mw"] = math.nan if estimate is None else estimate
-                table.loc[bus, f"ac_checks_{mode}"] = found.checks
-                if progress:
-                    progress(done, total)
-            counts["lp_solves"] += lp.solves
-            counts["ac_power_flows"] += state.n_solves
+    study = _Study(feeder, wanted, modes, chosen_points, limits, tolerance, pf)
+    outcomes: Iterable[_Outcome]
+    jobs = max(1, min(jobs if jobs is not None else default_jobs(), len(splits)))
+    if jobs > 1:
+        outcomes = _in_parallel(study, splits, jobs)
+    else:
+        done_before = [0]
+
+        def step(done: int) -> None:
+            if progress:
+                progress(done_before[0] + done, total)
+
+        outcomes = (_track(study.run(split, step), done_before) for split in splits)
+    done = 0
+    columns: dict[str, dict[int, object]] = {}
+    for outcome in outcomes:
+        for (bus, column), value in outcome.cells.items():
+            columns.setdefault(column, {})[bus] = value
+        for key, value in outcome.times.items():
+            times[key] += value
+        for key, value in outcome.counts.items():
+            counts[key] += value
+        for name, notes in outcome.relaxed.items():
+            relaxed[name] += notes
+        done += outcome.n_done
+        if progress and jobs > 1:
+            progress(done, total)
+    for column, values in columns.items():
+        table.loc[list(values), column] = list(values.values())
     coordinates, edges = bus_layout(feeder)
     times["total"] = time.perf_counter() - started
     return HostingCapacityResult(
@@ -260,7 +256,7 @@ def hosting_capacity(
         pf=pf,
         tolerance=tolerance,
         limits=limits.describe(),
-        operating_points={mode: points[mode].description for mode in modes},
+        operating_points={mode: chosen_points[mode].description for mode in modes},
         relaxed_limits={mode: sorted(set(notes)) for mode, notes in relaxed.items()},
         times_s=times,
         counts=counts,
@@ -292,6 +288,114 @@ def bus_layout(feeder: Feeder) -> tuple[pd.DataFrame, list[tuple[int, int]]]:
         [layout[b] for b in buses], index=pd.Index(buses, name="bus"), columns=["x", "y"]
     )
     return frame.astype(float), edges
+
+
+@dataclass
+class _Outcome:
+    """Results of one component: table cells, times, counts, relaxed limits."""
+
+    cells: dict[tuple[int, str], object]
+    times: dict[str, float]
+    counts: dict[str, int]
+    relaxed: dict[str, list[str]]
+    n_done: int
+
+
+def _track(outcome: _Outcome, done_before: list[int]) -> _Outcome:
+    done_before[0] += outcome.n_done
+    return outcome
+
+
+@dataclass
+class _Study:
+    """Everything a component needs, so that a worker process can run it."""
+
+    feeder: Feeder
+    wanted: set[int]
+    modes: tuple[Mode, ...]
+    points: dict[Mode, OperatingPoint]
+    limits: StudyLimits
+    tolerance: Tolerance
+    pf: float
+
+    def run(self, split: ComponentSplit, step: Callable[[int], None] | None = None) -> _Outcome:
+        """Hosting capacity of the wanted buses of one component, every mode."""
+        tic = time.perf_counter()
+        component = compile_component(self.feeder.net, split)
+        times = {"compile": time.perf_counter() - tic, "lp": 0.0, "ac": 0.0}
+        counts = {"lp_solves": 0, "ac_power_flows": 0}
+        relaxed: dict[str, list[str]] = {}
+        cells: dict[tuple[int, str], object] = {}
+        bus_ids = np.array(sorted(self.wanted.intersection(split.bus_ids.tolist())), dtype=np.int64)
+        rows = component.model.bus_lookup[bus_ids]
+        z_ohm = source_impedance_ohm(component)
+        for bus, row in zip(bus_ids, rows, strict=True):
+            cells[(int(bus), "z_source_ohm")] = float(z_ohm[row])
+        fused = np.isin(rows, component.model.ref)
+        done = 0
+        for mode in self.modes:
+            tic = time.perf_counter()
+            state = ComponentState(component, self.points[mode], self.limits, mode, self.pf)
+            relaxed[mode] = state.relaxed
+            lp = LinearHostingModel(state, rows[~fused], CAP_MW)
+            times["compile"] += time.perf_counter() - tic
+            at_zero = state.assess(state.v0)
+            for bus, row, at_source in zip(bus_ids, rows, fused, strict=True):
+                done += 1
+                if not at_source:  # else fused to a source bus by a closed switch
+                    tic = time.perf_counter()
+                    estimate = lp.solve(int(row))
+                    times["lp"] += time.perf_counter() - tic
+                    tic = time.perf_counter()
+                    found = refine(
+                        _evaluator(state, int(row)),
+                        estimate if estimate is not None else self.tolerance.absolute_mw,
+                        self.tolerance,
+                        CAP_MW,
+                        at_zero,
+                    )
+                    times["ac"] += time.perf_counter() - tic
+                    b = int(bus)
+                    cells[(b, f"hc_{mode}_mw")] = found.p_mw
+                    cells[(b, f"binding_{mode}")] = str(found.binding)
+                    cells[(b, f"binding_{mode}_detail")] = found.binding.detail()
+                    cells[(b, f"lp_{mode}_mw")] = math.nan if estimate is None else estimate
+                    cells[(b, f"ac_checks_{mode}")] = found.checks
+                if step is not None:
+                    step(done)
+            counts["lp_solves"] += lp.solves
+            counts["ac_power_flows"] += state.n_solves
+        return _Outcome(cells, times, counts, relaxed, done)
+
+
+#: the study a forked worker process runs (set in the parent just before forking)
+_WORKER_STUDY: _Study | None = None
+
+
+def _run_in_worker(split: ComponentSplit) -> _Outcome:
+    assert _WORKER_STUDY is not None
+    return _WORKER_STUDY.run(split)
+
+
+def default_jobs() -> int:
+    """Worker processes by default: the CPUs this process may use (1 without ``fork``)."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+
+
+def _in_parallel(study: _Study, splits: list[ComponentSplit], jobs: int) -> Iterable[_Outcome]:
+    """Components in ``jobs`` forked processes, results as they finish (largest first)."""
+    global _WORKER_STUDY
+    _WORKER_STUDY = study
+    context = multiprocessing.get_context("fork")
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [pool.submit(_run_in_worker, split) for split in splits]
+            for future in as_completed(futures):
+                yield future.result()
+    finally:
+        _WORKER_STUDY = None
 
 
 def _evaluator(state: ComponentState, row: int) -> Callable[[float], Check]:
