@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from gridderms.cli import main
@@ -217,3 +218,12 @@ def test_cli_hosting_capacity_end_to_end(cache_dir, tmp_path, capsys) -> None:
 def test_cli_hosting_capacity_bad_input_exits_2(cache_dir, capsys, args, message) -> None:
     assert main(["hosting-capacity", "baran-wu-33", "--no-progress", *args]) == 2
     assert f"error: {message}" in capsys.readouterr().err
+
+
+def test_managed_capacity_is_zero_where_the_bus_hosts_nothing_at_sunny_steps() -> None:
+    shape = np.array([0.0, 0.5, 1.0, 0.5, 0.0])
+    hc = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    managed = managed_hosting_capacity(pd.DataFrame(hc, columns=[1, 2]), shape, 0.05)
+    assert managed.loc[2, "managed_hc_mw"] == pytest.approx(0.0, abs=1e-5)
+    # bus 1: 1 MW firm; S * shape exceeds 1 MW only at the peak step: 5 % of 2 S
+    assert managed.loc[1, "managed_hc_mw"] == pytest.approx(1.0 / 0.9, rel=2e-3)

@@ -5,7 +5,7 @@ normalised to 1 at its peak). Under a flexible connection the DERMS curtails it 
 hosting capacity of that step, so it loses ``max(0, S * shape_t - HC_t)``. The managed hosting
 capacity is the largest ``S`` whose curtailed energy stays within a share of its available
 energy; the static one is the firm figure ``min_t HC_t`` (no curtailment ever). The curtailed
-share grows monotonically with ``S``, so bisection finds the largest ``S`` to 0.1 %.
+share grows monotonically with ``S``, so bisection finds the largest ``S`` to 0.1 % (or 1 W).
 """
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def managed_hosting_capacity(
         hi = max(static, 1e-6) * 2.0
         while curtailed_share(hi, shape, hc) <= max_share and hi < 1e6:
             lo, hi = hi, hi * 2.0
-        while hi - lo > 1e-3 * hi:
+        while hi - lo > max(1e-3 * hi, 1e-6):  # 0.1 % or 1 W
             mid = 0.5 * (lo + hi)
             if curtailed_share(mid, shape, hc) <= max_share:
                 lo = mid
