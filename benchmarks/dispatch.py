@@ -23,6 +23,7 @@ after a bound change against the first solve. Prints a table, writes
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import resource
@@ -85,9 +86,7 @@ def _battery(der_id: str, bus: int, scale_mw: float = 0.25):
         name=der_id,
         bus=bus,
         der_type="battery",
-        reactive=ReactiveCapability(
-            s_rated_mva=1.2 * scale_mw, pf_min=0.9, ieee1547_category="B"
-        ),
+        reactive=ReactiveCapability(s_rated_mva=1.2 * scale_mw, pf_min=0.9, ieee1547_category="B"),
         p_charge_max_mw=scale_mw,
         p_discharge_max_mw=scale_mw,
         e_capacity_mwh=4 * scale_mw,
@@ -104,7 +103,7 @@ def _runopp_attempt(feeder, ders, step: int, limits) -> dict:
     generator a controllable site with its available power and Q box."""
     from solvers.opf.reference import GeneratorSite, runopp_max_generation_mw
 
-    net = feeder.net.deepcopy()
+    net = copy.deepcopy(feeder.net)
     values = feeder.profiles.values
     net.load["p_mw"] = values[("load", "p_mw")].iloc[step].to_numpy()
     net.load["q_mvar"] = values[("load", "q_mvar")].iloc[step].to_numpy()

@@ -37,7 +37,7 @@ from solvers.acmodel import cached_ac_model
 from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.limits import OperatingLimits
-from solvers.opf.dispatch import DispatchResult
+from solvers.opf.dispatch import FORMULATIONS, DispatchResult
 from solvers.opf.problem import Objective
 from solvers.powerflow import PowerFlowError, PowerFlowResult, run_powerflow
 from solvers.timeseries import TimeSeriesResult, run_timeseries
@@ -122,10 +122,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     dispatch.add_argument(
         "--formulation",
-        choices=["lindistflow", "linearized-ac"],
+        choices=list(FORMULATIONS),
         default="lindistflow",
-        help="network model: LinDistFlow (radial feeders) or the Jacobian-based linearised AC "
-        "power flow (radial or meshed); both are verified and corrected by AC power flow",
+        help="network model: LinDistFlow (radial feeders), linearized-ac (AC sensitivities "
+        "from the power-flow Jacobian, limits near binding only; radial or meshed) or "
+        "linearized-ac-full (every bus and limit); all are verified and corrected by AC power "
+        "flow",
     )
     dispatch.add_argument(
         "--backend",

@@ -80,7 +80,7 @@ class DispatchSpec(BaseModel):
         Feeder-head exchange limits [MW].
     vm_min_pu, vm_max_pu, max_loading_percent : float, optional
         Voltage band [pu] and thermal limit [%]; default: the service settings.
-    formulation : {"lindistflow", "linearized-ac"}
+    formulation : {"lindistflow", "linearized-ac", "linearized-ac-full"}
     execution : {"auto", "inline", "job"}
         ``auto`` answers inline up to the configured number of periods.
     expected_feeder_version : int, optional
@@ -102,7 +102,7 @@ class DispatchSpec(BaseModel):
     vm_min_pu: float | None = Field(default=None, gt=0, lt=2)
     vm_max_pu: float | None = Field(default=None, gt=0, lt=2)
     max_loading_percent: float | None = Field(default=None, gt=0, le=1000)
-    formulation: Literal["lindistflow", "linearized-ac"] = "lindistflow"
+    formulation: Literal["lindistflow", "linearized-ac", "linearized-ac-full"] = "lindistflow"
     execution: Literal["auto", "inline", "job"] = "auto"
     expected_feeder_version: int | None = None
 

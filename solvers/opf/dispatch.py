@@ -60,11 +60,12 @@ from solvers.opf.problem import (
     variable_storage,
 )
 from solvers.opf.pyomo_backend import PyomoHighsModel
+from solvers.opf.sensitivity_ac import SensitivityAc
 from solvers.powerflow import PowerFlowError
 from solvers.timeseries import TimeSeriesResult, run_timeseries
 from solvers.violations import Violation
 
-FORMULATIONS = ("lindistflow", "linearized-ac")
+FORMULATIONS = ("lindistflow", "linearized-ac", "linearized-ac-full")
 Formulation = LinDistFlow | LinearizedAc
 #: the AC correction loop has converged when no DER set-point moves more than this [MW]
 P_TOLERANCE_MW = 1e-4
@@ -87,7 +88,9 @@ class DispatchRequest:
     dt_h : float
         Period length [h].
     formulation : str
-        ``"lindistflow"`` or ``"linearized-ac"``.
+        ``"lindistflow"`` (radial), ``"linearized-ac"`` (linear AC sensitivities from the
+        power-flow Jacobian, only the limits near binding written; radial or meshed) or
+        ``"linearized-ac-full"`` (the same model with every bus state and every limit).
     backend : str
         ``"highspy"`` (the LP passed to HiGHS in one call) or ``"pyomo"`` (a Pyomo model
         through Pyomo's persistent HiGHS interface).
@@ -279,6 +282,8 @@ def make_formulation(
         network = radial_network(model, elements, ratings, limits.max_loading_percent)
         return LinDistFlow(network, model, fixed, der_row, limits)
     if name == "linearized-ac":
+        return SensitivityAc(model, fixed, der_row, limits, ratings, elements)
+    if name == "linearized-ac-full":
         return LinearizedAc(model, fixed, der_row, limits, ratings, elements)
     raise ValueError(f"unknown formulation '{name}'; use one of {FORMULATIONS}")
 
@@ -289,7 +294,7 @@ def build_problem(
     """The dispatch LP as a short list of variable, constraint and objective families."""
     fleet, dt_h = request.fleet, request.dt_h
     lp = LinearProgram()
-    p, q = variable_der_power(lp, fleet)
+    p, q = variable_der_power(lp, fleet, dt_h)
     storage, p_charge, p_discharge, energy = variable_storage(lp, fleet, p, dt_h)
     head = lp.add_variables("feeder_head_mw", (fleet.n_periods,))
     index = ProblemIndex(
@@ -550,25 +555,19 @@ def diagnose(
         ("slack_voltage_low", "voltage_min"),
         ("slack_voltage_high", "voltage_max"),
     ):
-        values = relaxed.values(lp.variables[family])
-        for row, period in zip(*np.nonzero(values > 1e-7), strict=True):
-            amount = values[row, period]
+        rows, periods, amounts = _slack_entries(relaxed, lp, formulation, family)
+        for row, period, amount in zip(rows, periods, amounts, strict=True):
             if formulation.voltage_slack_squared:  # a slack on |V|^2: d(v^2) -> dv
                 amount /= 2 * vm_limits[limit]
             found.append(
                 LimitRelaxation(limit, "bus", int(pp_bus[row]), int(period), float(amount), "pu")
             )
-    thermal = relaxed.values(lp.variables["slack_thermal_pu"])
-    for branch, period in zip(*np.nonzero(thermal > 1e-7), strict=True):
+    rows, periods, amounts = _slack_entries(relaxed, lp, formulation, "slack_thermal_pu")
+    for branch, period, amount in zip(rows, periods, amounts, strict=True):
         table, element_id = formulation.branch_element[branch]
         found.append(
             LimitRelaxation(
-                "thermal",
-                table,
-                element_id,
-                int(period),
-                float(thermal[branch, period] * model.base_mva),
-                "MVA",
+                "thermal", table, element_id, int(period), float(amount * model.base_mva), "MVA"
             )
         )
     if "slack_hosting_capacity_mw" in lp.variables:
@@ -595,6 +594,20 @@ def diagnose(
                 LimitRelaxation(limit, "feeder_head", -1, int(period), float(values[period]), "MW")
             )
     return tuple(sorted(found, key=lambda r: -r.amount))
+
+
+def _slack_entries(
+    relaxed: LpSolution, lp: LinearProgram, formulation: Formulation, family: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(element row, period, amount) of the nonzero entries of a limit-slack family: shaped
+    element x period, or listed with their (row, period) in the formulation's ``slack_at``."""
+    values = relaxed.values(lp.variables[family])
+    if values.ndim == 2:
+        rows, periods = np.nonzero(values > 1e-7)
+        return rows, periods, values[rows, periods]
+    at_rows, at_periods = formulation.slack_at[family]  # type: ignore[union-attr]
+    hit = np.flatnonzero(values > 1e-7)
+    return at_rows[hit], at_periods[hit], values[hit]
 
 
 def _schedule(request: DispatchRequest, p_mw: np.ndarray, q_mvar: np.ndarray) -> pd.DataFrame:

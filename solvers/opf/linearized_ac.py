@@ -1,4 +1,8 @@
-"""Linearised AC power flow around AC operating points (the power-flow Jacobian).
+"""Linearised AC power flow around AC operating points (the power-flow Jacobian), full form.
+
+Formulation ``"linearized-ac-full"``: every bus state and every voltage row in the LP. The
+default ``"linearized-ac"`` (:mod:`solvers.opf.sensitivity_ac`) is the same first-order model
+with the states eliminated and only the limits near binding written.
 
 Works on radial and meshed feeders alike. Per period ``t``, with ``dtheta``, ``dvm`` the change
 of bus voltage angle and magnitude from that period's operating point ``V0[t]`` [rad, pu]:
@@ -64,7 +68,7 @@ class LinearizedAc:
     #: earlier linearisation points (periods x buses); branches heavily loaded there stay watched
     history: tuple[np.ndarray, ...] = ()
 
-    name = "linearized-ac"
+    name = "linearized-ac-full"
     voltage_slack_squared = False
 
     def __post_init__(self) -> None:
@@ -95,7 +99,7 @@ class LinearizedAc:
         """The same model linearised at ``voltages`` (periods x buses, complex) [pu]; the
         branches watched at earlier points stay watched unless ``keep_watched`` is false."""
         history = (*self.history, self.points) if keep_watched else ()
-        return LinearizedAc(
+        return type(self)(
             self.model,
             self.fixed_injection_pu,
             self.der_row,

@@ -82,11 +82,14 @@ class LinearProgram:
         lower: float | np.ndarray = -INF,
         upper: float | np.ndarray = INF,
         cost: float | np.ndarray = 0.0,
+        keys: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Add a family of variables; returns their indices in ``shape``."""
+        """Add a family of variables; returns their indices in ``shape``.
+
+        ``keys`` name the entries (see :meth:`add_constraints`)."""
         if name in self.variables:
             raise ValueError(f"variable family '{name}' exists already")
-        family = Family(name, self.n_cols, shape)
+        family = Family(name, self.n_cols, shape, keys)
         self.variables[name] = family
         self.col_lower.append(np.broadcast_to(np.asarray(lower, float), shape).ravel().copy())
         self.col_upper.append(np.broadcast_to(np.asarray(upper, float), shape).ravel().copy())

@@ -47,6 +47,13 @@ def runopp_max_generation_mw(
     net.load["scaling"] = load_scaling
     net.bus["min_vm_pu"], net.bus["max_vm_pu"] = vm_min_pu, vm_max_pu
     net.ext_grid[["max_p_mw", "min_p_mw", "max_q_mvar", "min_q_mvar"]] = [100, -100, 100, -100]
+    # SimBench grids carry 'controllable' columns with gaps; runopp needs booleans
+    for table, default in (("ext_grid", True), ("sgen", False), ("gen", False), ("load", False)):
+        frame = net[table]
+        if "controllable" in frame:
+            frame["controllable"] = frame["controllable"].fillna(default).astype(bool)
+    if "storage" in net and len(net.storage):
+        net.storage["in_service"] = False  # not part of the reference problem
     net.line["max_loading_percent"] = max_loading_percent
     if len(net.trafo):
         net.trafo["max_loading_percent"] = max_loading_percent
