@@ -234,11 +234,13 @@ def solve_ac(net: pp.pandapowerNet, backend: Backend = "pandapower", **options: 
     if backend not in BACKEND_LABELS:
         raise PowerFlowError(f"unknown power-flow backend '{backend}'; use {list(BACKEND_LABELS)}")
     label = BACKEND_LABELS[backend]
+    settings = BACKEND_OPTIONS[backend]
     if backend == "lightsim2grid" and (reason := lightsim2grid_blocker(net)):
-        backend = "pandapower"
-        label = f"{BACKEND_LABELS[backend]} (instead of lightsim2grid: {reason})"
+        # pandapower's Newton-Raphson without numba: lightsim2grid was chosen to avoid the JIT
+        settings = {"numba": False, "lightsim2grid": False}
+        label = f"pandapower Newton-Raphson, no numba (instead of lightsim2grid: {reason})"
     try:
-        pp.runpp(net, algorithm="nr", **BACKEND_OPTIONS[backend], **options)
+        pp.runpp(net, algorithm="nr", **settings, **options)
     except pp.LoadflowNotConverged as exc:
         raise PowerFlowError(
             "AC power flow did not converge (Newton-Raphson, max_iteration reached): the "

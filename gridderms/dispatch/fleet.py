@@ -78,15 +78,17 @@ def attach_elements(net: pp.pandapowerNet, ders: Sequence[DerRecord]) -> list[tu
 
 
 def _available_mw(
-    der: DerRecord, element: tuple[str, int], forecast: FeederProfiles, horizon: Horizon
+    der: DerRecord, element: tuple[str, int], forecast: FeederProfiles, pv_shape: np.ndarray
 ) -> np.ndarray:
+    """Available power per period [MW]: the sgen's forecast where there is one, else the
+    clear-sky shape ``pv_shape`` [-] for PV and the available power for other generators."""
     frame = forecast.values.get(("sgen", "p_mw"))
     if element[0] == "sgen" and frame is not None and element[1] in frame.columns:
         return frame[element[1]].to_numpy(dtype=float)
     assert isinstance(der, PvSystem | DistributedGenerator)
     if isinstance(der, PvSystem):
-        return der.p_available_mw * clear_sky_shape(horizon)
-    return np.full(horizon.n_periods, der.p_available_mw)
+        return der.p_available_mw * pv_shape
+    return np.full(len(pv_shape), der.p_available_mw)
 
 
 def build_fleet(
@@ -121,9 +123,10 @@ def build_fleet(
     storage = np.zeros(n, dtype=bool)
     fixed = np.zeros(n, dtype=bool)
     starts = horizon.period_starts()
+    pv_shape = clear_sky_shape(horizon)
     for i, (der, element) in enumerate(zip(ders, elements, strict=True)):
         if isinstance(der, PvSystem | DistributedGenerator):
-            available = _available_mw(der, element, forecast, horizon)
+            available = _available_mw(der, element, forecast, pv_shape)
             a["p_max"][i] = available
             a["p_av"][i] = available if der.curtailable else 0.0
             a["p_min"][i] = 0.0 if der.curtailable else available

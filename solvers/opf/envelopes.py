@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 from pandapower.pypower.dSbus_dV import dSbus_dV
+from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from solvers.acmodel import AcModel
@@ -50,50 +52,78 @@ def operating_envelopes(
     n_t = voltages.shape[0]
     slack = np.zeros(model.n_bus, dtype=bool)
     slack[model.ref] = True
-    free = np.flatnonzero(~slack)
-    position = np.full(model.n_bus, -1)
-    position[free] = np.arange(len(free))
     buses = np.unique(der_row)
     lower = np.full(p_mw.shape, -UNBOUNDED_MW)
     upper = np.full(p_mw.shape, UNBOUNDED_MW)
-    energized = model.bus_rows
+    zones = _zones(model, slack, buses, current_limit_pu)
+    column = np.searchsorted(buses, der_row)
     for t in range(n_t):
         v = voltages[t]
-        d_vm, d_va = dSbus_dV(model.ybus, v)
-        jacobian = sparse.bmat(
-            [
-                [d_va.real[free][:, free], d_vm.real[free][:, free]],
-                [d_va.imag[free][:, free], d_vm.imag[free][:, free]],
-            ],
-            format="csc",
-        )
-        rhs = np.zeros((2 * len(free), len(buses)))
-        at_free = position[buses] >= 0
-        rhs[position[buses[at_free]], np.flatnonzero(at_free)] = 1.0 / model.base_mva
-        solution = splu(jacobian).solve(rhs) if len(free) else rhs
-        d_theta = np.zeros((model.n_bus, len(buses)))
-        d_vmag = np.zeros((model.n_bus, len(buses)))
-        d_theta[free] = solution[: len(free)]
-        d_vmag[free] = solution[len(free) :]
         vm = np.abs(v)
-        up, down = _headroom(vm[energized], d_vmag[energized], vm_min_pu, vm_max_pu)
-        for admittance in (model.yf, model.yt):
-            current = admittance @ v
-            magnitude = np.abs(current)
-            unit = np.where(magnitude > 1e-9, np.conj(current) / np.maximum(magnitude, 1e-12), 1.0)
-            d_current = np.real(
-                unit[:, None]
-                * (admittance @ (1j * v[:, None] * d_theta + (v / vm)[:, None] * d_vmag))
+        d_vm, d_va = dSbus_dV(model.ybus, v)
+        d_vm, d_va = sparse.csr_matrix(d_vm), sparse.csr_matrix(d_va)
+        up = np.full(len(buses), np.inf)
+        down = np.full(len(buses), np.inf)
+        # slack buses hold their voltage: the Jacobian is block-diagonal by zone
+        for rows, cols, branches, limited in zones:
+            n = len(rows)
+            jacobian = sparse.bmat(
+                [
+                    [d_va.real[rows][:, rows], d_vm.real[rows][:, rows]],
+                    [d_va.imag[rows][:, rows], d_vm.imag[rows][:, rows]],
+                ],
+                format="csc",
             )
-            rated = np.isfinite(current_limit_pu)
-            c_up, c_down = _headroom(
-                magnitude[rated], d_current[rated], -np.inf, current_limit_pu[rated]
-            )
-            up, down = np.minimum(up, c_up), np.minimum(down, c_down)
-        column = np.searchsorted(buses, der_row)
+            rhs = np.zeros((2 * n, len(cols)))
+            rhs[np.searchsorted(rows, buses[cols]), np.arange(len(cols))] = 1.0 / model.base_mva
+            solution = splu(jacobian).solve(rhs)
+            d_theta, d_vmag = solution[:n], solution[n:]
+            z_up, z_down = _headroom(vm[rows[limited]], d_vmag[limited], vm_min_pu, vm_max_pu)
+            d_voltage = 1j * v[rows, None] * d_theta + (v[rows] / vm[rows])[:, None] * d_vmag
+            for admittance in (model.yf[branches], model.yt[branches]):
+                current = admittance @ v
+                magnitude = np.abs(current)
+                unit = np.where(
+                    magnitude > 1e-9, np.conj(current) / np.maximum(magnitude, 1e-12), 1.0
+                )
+                d_current = np.real(unit[:, None] * (admittance[:, rows] @ d_voltage))
+                c_up, c_down = _headroom(magnitude, d_current, -np.inf, current_limit_pu[branches])
+                z_up, z_down = np.minimum(z_up, c_up), np.minimum(z_down, c_down)
+            up[cols], down[cols] = z_up, z_down
         upper[:, t] = p_mw[:, t] + np.minimum(up[column], UNBOUNDED_MW)
         lower[:, t] = p_mw[:, t] - np.minimum(down[column], UNBOUNDED_MW)
     return lower, upper
+
+
+def _zones(
+    model: AcModel, slack: np.ndarray, buses: np.ndarray, current_limit_pu: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """The network between its sources, split into zones that share no bus but a slack.
+
+    Slack buses hold their voltage, so an injection in one zone moves nothing in another.
+    Returns per zone with DERs: its bus rows (sorted, slack excluded; internal buses of the
+    model included), the positions in ``buses`` of its DER buses, its rated branch rows, and
+    which of its rows are feeder buses (their voltages are limited).
+    """
+    n = model.n_bus
+    ybus = sparse.csr_matrix(model.ybus)
+    adjacency = sparse.csr_matrix((np.ones(ybus.nnz), ybus.indices, ybus.indptr), shape=ybus.shape)
+    keep = sparse.diags((~slack).astype(float))
+    _, label = connected_components(keep @ adjacency @ keep, directed=False)
+    label = np.where(slack, -1, label)
+    energized = np.zeros(n, dtype=bool)
+    energized[model.bus_rows] = True
+    from_bus = model.branch[:, F_BUS].real.astype(np.int64)
+    to_bus = model.branch[:, T_BUS].real.astype(np.int64)
+    branch_zone = np.where(label[from_bus] >= 0, label[from_bus], label[to_bus])
+    rated = np.isfinite(current_limit_pu)
+    zones = []
+    for zone in np.unique(label[buses[label[buses] >= 0]]):
+        rows = np.flatnonzero(label == zone)
+        cols = np.flatnonzero(label[buses] == zone)
+        branches = np.flatnonzero((branch_zone == zone) & rated)
+        zones.append((rows, cols, branches, energized[rows]))
+    return zones
 
 
 def _headroom(

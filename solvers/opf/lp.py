@@ -320,15 +320,16 @@ class HighsModel:
         """Column and row basis status codes after a solve (``BASIS_*``)."""
         basis = self.highs.getBasis()
         return (
-            np.fromiter((int(s) for s in basis.col_status), np.int8, self.lp.n_cols),
-            np.fromiter((int(s) for s in basis.row_status), np.int8, self.lp.n_rows),
+            np.array(list(map(int, basis.col_status)), dtype=np.int8),
+            np.array(list(map(int, basis.row_status)), dtype=np.int8),
         )
 
     def set_basis(self, col_status: np.ndarray, row_status: np.ndarray) -> None:
         """Start the next solve from this basis (repaired by HiGHS if it is not square)."""
         basis = highspy.HighsBasis()
-        basis.col_status = [highspy.HighsBasisStatus(int(s)) for s in col_status]
-        basis.row_status = [highspy.HighsBasisStatus(int(s)) for s in row_status]
+        status = [highspy.HighsBasisStatus(code) for code in range(4)]
+        basis.col_status = [status[code] for code in np.asarray(col_status).tolist()]
+        basis.row_status = [status[code] for code in np.asarray(row_status).tolist()]
         basis.alien = True
         basis.valid = True
         if self.highs.setBasis(basis) == highspy.HighsStatus.kError:
