@@ -34,10 +34,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-## bench: the benchmarks (print a table, write JSON under benchmarks/results/)
+## bench: the benchmarks (each prints a table and writes JSON under benchmarks/results/)
 bench: $(STAMP)
 	$(PY) benchmarks/powerflow_timeseries.py
 	$(PY) benchmarks/dispatch.py
+	$(PY) benchmarks/hosting_capacity.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

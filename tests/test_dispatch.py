@@ -259,6 +259,25 @@ def test_simbench_mv_rural_day_dispatch_has_no_ac_violations(cache_dir) -> None:
     assert result.network.max_loading_percent.max() <= 80.0 + 0.5
 
 
+@pytest.mark.parametrize("formulation", ["lindistflow", "linearized-ac"])
+def test_simbench_mv_rural_noon_dispatch_is_optimal(cache_dir, formulation) -> None:
+    """A single period, solved from the crash basis (HiGHS once gave up from it on
+    LinDistFlow with status 'Unknown'; a cold re-start must then finish the solve)."""
+    feeder = load_feeder("1-MV-rural--0-sw", cache_dir=cache_dir)
+    ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
+    horizon = Horizon(pd.Timestamp("2016-06-21 12:00"), 0.25, 15)
+    result = dispatch_feeder(
+        feeder,
+        ders,
+        horizon,
+        limits=OperatingLimits(0.95, 1.03, 80.0),
+        start_step=96 * 172 + 48,
+        formulation=formulation,
+    )
+    assert result.status == "optimal" and result.ac_feasible, result.diagnosis[:3]
+    assert result.network.max_vm_pu.max() <= 1.03 + VM_TOL_PU
+
+
 @pytest.mark.parametrize("limit_pu", [1.05, 1.03])
 def test_linearized_ac_meets_the_limit_and_curtails_no_more_than_lindistflow(
     baran_wu, limit_pu

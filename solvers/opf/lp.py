@@ -156,6 +156,14 @@ def flatten_update(index: np.ndarray, *values: float | np.ndarray) -> tuple[np.n
     return (np.asarray(index, dtype=np.int32).ravel(), *flat)
 
 
+#: model statuses that settle an LP (anything else, e.g. "Unknown", may be retried cold)
+_DECIDED = {
+    highspy.HighsModelStatus.kOptimal,
+    highspy.HighsModelStatus.kInfeasible,
+    highspy.HighsModelStatus.kUnbounded,
+    highspy.HighsModelStatus.kUnboundedOrInfeasible,
+}
+
 #: HiGHS basis status codes (``HighsBasisStatus``)
 BASIS_LOWER, BASIS_BASIC, BASIS_UPPER, BASIS_ZERO = 0, 1, 2, 3
 
@@ -275,6 +283,7 @@ class HighsModel:
     def __init__(self, lp: LinearProgram, *, time_limit_s: float = 600.0) -> None:
         self.lp = lp
         self.run_s_total = 0.0  # HiGHS run time of every solve so far, failed ones included
+        self._warm = False  # a starting basis was set for the next solve
         self.highs = highspy.Highs()
         self.highs.setOptionValue("output_flag", False)
         self.highs.setOptionValue("time_limit", float(time_limit_s))
@@ -334,14 +343,21 @@ class HighsModel:
         basis.valid = True
         if self.highs.setBasis(basis) == highspy.HighsStatus.kError:
             raise RuntimeError("HiGHS rejected the starting basis")
+        self._warm = True
 
     def solve(self) -> LpSolution:
         """Run HiGHS; raise :class:`InfeasibleError` unless the status is optimal."""
         start = time.perf_counter()
         self.highs.run()
+        status = self.highs.getModelStatus()
+        if status not in _DECIDED and self._warm:
+            # a starting basis is a hint: when HiGHS cannot finish from it, start afresh
+            self.highs.clearSolver()
+            self.highs.run()
+            status = self.highs.getModelStatus()
+        self._warm = False
         elapsed = time.perf_counter() - start
         self.run_s_total += elapsed
-        status = self.highs.getModelStatus()
         if status != highspy.HighsModelStatus.kOptimal:
             raise InfeasibleError(self.highs.modelStatusToString(status))
         solution = self.highs.getSolution()
