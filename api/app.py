@@ -106,11 +106,24 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = add_body_schemas(schema)
+            app.openapi_schema = _document_not_found(add_body_schemas(schema))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _document_not_found(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Document 404 on every operation with a path parameter (an unknown id is 404 naming
+    it) unless the route describes its own."""
+    for path, operations in openapi.get("paths", {}).items():
+        if "{" not in path:
+            continue
+        for operation in operations.values():
+            operation.setdefault("responses", {}).setdefault(
+                "404", {"description": "Unknown id (the message names it)"}
+            )
+    return openapi
 
 
 def _detail(code: int, message: str) -> JSONResponse:

@@ -46,6 +46,10 @@ def list_feeders(_: Viewer, session: SessionDep) -> list[FeederPublic]:
     "/feeders",
     response_model=FeederPublic,
     status_code=status.HTTP_201_CREATED,
+    responses={
+        404: {"description": "Unknown built-in feeder"},
+        409: {"description": "A feeder with that name is already loaded"},
+    },
     openapi_extra=body_doc("FeederCreate"),
 )
 def load_feeder(
