@@ -566,3 +566,20 @@ def test_screened_linearized_ac_matches_the_full_form(baran_wu, vm_max_pu) -> No
     assert screened.curtailed_mwh > 0.05  # curtailment binds: the comparison means something
     assert screened.curtailed_mwh == pytest.approx(full.curtailed_mwh, rel=1e-3, abs=1e-4)
     assert screened.network.max_vm_pu.iloc[0] <= vm_max_pu + VM_TOL_PU
+
+
+def test_linearized_ac_writes_the_full_form_where_sensitivities_are_denser(
+    baran_wu, monkeypatch
+) -> None:
+    """Where the sensitivity rows would be denser than the full form (a large zone behind one
+    source with many buses near a limit), a build writes the full form; same model, same
+    answer."""
+    import solvers.opf.sensitivity_ac as sensitivity_ac
+
+    ders = _big_pv(read_der_file(SCENARIO))
+    limits = OperatingLimits(0.90, 1.03, 100.0)
+    sparse_form = dispatch_feeder(baran_wu, ders, NOON, limits=limits, formulation="linearized-ac")
+    monkeypatch.setattr(sensitivity_ac, "DENSITY_LIMIT", -1.0)  # always denser: full form
+    full_form = dispatch_feeder(baran_wu, ders, NOON, limits=limits, formulation="linearized-ac")
+    assert sparse_form.ac_feasible and full_form.ac_feasible
+    assert full_form.curtailed_mwh == pytest.approx(sparse_form.curtailed_mwh, rel=1e-3, abs=1e-4)

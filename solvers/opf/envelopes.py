@@ -15,10 +15,10 @@ import numpy as np
 from pandapower.pypower.dSbus_dV import dSbus_dV
 from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from scipy import sparse
-from scipy.sparse.csgraph import connected_components
 from scipy.sparse.linalg import splu
 
 from solvers.acmodel import AcModel
+from solvers.opf.network import source_zones
 
 #: envelope edge reported where no network limit binds [MW]
 UNBOUNDED_MW = 1e3
@@ -50,12 +50,10 @@ def operating_envelopes(
         Current limit per AC-model branch row [pu at nominal voltage] (inf: none).
     """
     n_t = voltages.shape[0]
-    slack = np.zeros(model.n_bus, dtype=bool)
-    slack[model.ref] = True
     buses = np.unique(der_row)
     lower = np.full(p_mw.shape, -UNBOUNDED_MW)
     upper = np.full(p_mw.shape, UNBOUNDED_MW)
-    zones = _zones(model, slack, buses, current_limit_pu)
+    zones = _zones(model, buses, current_limit_pu)
     column = np.searchsorted(buses, der_row)
     for t in range(n_t):
         v = voltages[t]
@@ -96,7 +94,7 @@ def operating_envelopes(
 
 
 def _zones(
-    model: AcModel, slack: np.ndarray, buses: np.ndarray, current_limit_pu: np.ndarray
+    model: AcModel, buses: np.ndarray, current_limit_pu: np.ndarray
 ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """The network between its sources, split into zones that share no bus but a slack.
 
@@ -106,11 +104,7 @@ def _zones(
     which of its rows are feeder buses (their voltages are limited).
     """
     n = model.n_bus
-    ybus = sparse.csr_matrix(model.ybus)
-    adjacency = sparse.csr_matrix((np.ones(ybus.nnz), ybus.indices, ybus.indptr), shape=ybus.shape)
-    keep = sparse.diags((~slack).astype(float))
-    _, label = connected_components(keep @ adjacency @ keep, directed=False)
-    label = np.where(slack, -1, label)
+    label = source_zones(model)
     energized = np.zeros(n, dtype=bool)
     energized[model.bus_rows] = True
     from_bus = model.branch[:, F_BUS].real.astype(np.int64)

@@ -13,10 +13,28 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 from pandapower.pypower.idx_brch import BR_R, BR_X, F_BUS, T_BUS
+from scipy import sparse
+from scipy.sparse.csgraph import connected_components
 
 from solvers.acmodel import AcModel
 
 SQRT3 = float(np.sqrt(3.0))
+
+
+def source_zones(model: AcModel) -> np.ndarray:
+    """Zone label of every AC-model bus row: the parts of the network between its sources.
+
+    Source (slack) buses hold their voltage, so an injection in one zone moves nothing in
+    another; the slack buses themselves get -1. Internal buses of the model (e.g. at open line
+    switches) belong to the zone they are wired into.
+    """
+    slack = np.zeros(model.n_bus, dtype=bool)
+    slack[model.ref] = True
+    ybus = sparse.csr_matrix(model.ybus)
+    adjacency = sparse.csr_matrix((np.ones(ybus.nnz), ybus.indices, ybus.indptr), shape=ybus.shape)
+    keep = sparse.diags((~slack).astype(float))
+    _, label = connected_components(keep @ adjacency @ keep, directed=False)
+    return np.where(slack, -1, label)
 
 
 class FormulationError(ValueError):

@@ -21,6 +21,10 @@ re-linearises there and the pair is watched from then on. The LP has no network 
 no network equations, so its size follows the DERs and the few limits near binding rather than
 the number of buses times periods (on a 2,940-bus feeder over 96 periods: about a tenth of the
 rows of the Jacobian form).
+
+A watched row has a coefficient for every DER in its zone (the network behind one source). On
+a large zone with many buses near a limit that is denser than the full form; the build then
+writes the full form instead (:data:`DENSITY_LIMIT`), which is the same first-order model.
 """
 
 from __future__ import annotations
@@ -35,10 +39,14 @@ from scipy.sparse.linalg import SuperLU, splu
 
 from solvers.opf.linearized_ac import MONITOR_SHARE, LinearizedAc, end_currents
 from solvers.opf.lp import INF, LinearProgram
+from solvers.opf.network import source_zones
 from solvers.opf.problem import BRANCH_CIRCLE_FACETS, ProblemIndex
 
 #: buses within this distance of a voltage limit get a voltage row [pu]
 VOLTAGE_WATCH_MARGIN_PU = 0.005
+#: the sensitivity form is used while its voltage rows have at most this many times the
+#: nonzeros of the full form's network rows (beyond, the full form is sparser to solve)
+DENSITY_LIMIT = 4.0
 #: sensitivities smaller than this are dropped (other islands, numerical dust) [pu/pu]
 SENSITIVITY_FLOOR = 1e-12
 
@@ -121,14 +129,42 @@ class SensitivityAc(LinearizedAc):
             values.append(block[der, functional])
         return np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
 
+    def density(self) -> tuple[int, int]:
+        """Estimated nonzeros of the voltage rows in sensitivity form, and of the network part
+        of the full form (power-balance Jacobians and voltage rows), over all periods.
+
+        A watched voltage row has a coefficient for every DER in its zone: on a large network
+        behind one source with many buses near a limit, the sensitivity form is the denser.
+        """
+        zone = source_zones(self.model)
+        lp_der_zone = zone[self.der_row]
+        ders_in = np.bincount(lp_der_zone[lp_der_zone >= 0], minlength=zone.max() + 2)
+        bus, _ = np.nonzero(self.watched_voltages())
+        sensitivity = int(2 * ders_in[zone[bus]].sum())
+        full = self.n_periods * (4 * int(sparse.csr_matrix(self.model.ybus).nnz) + 3 * self.n_bus)
+        return sensitivity, full
+
     # -- variables ---------------------------------------------------------------------------
     def variable_network(self, lp: LinearProgram) -> None:
-        """No network variables: the states are eliminated through ``J^-1``."""
+        """No network variables (the states are eliminated through ``J^-1``), unless the
+        sensitivity rows would be denser than :data:`DENSITY_LIMIT` times the full form: then
+        this build writes the full form (the same first-order model)."""
+        sensitivity, full = self.density()
+        self.eliminated = sensitivity <= DENSITY_LIMIT * full
+        if not self.eliminated:
+            super().variable_network(lp)
 
     # -- constraints -------------------------------------------------------------------------
     def constraint_network(self, lp: LinearProgram, index: ProblemIndex) -> None:
         """Watched voltage rows, watched thermal polygons and the feeder head."""
         self.slack_at: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        if not self.eliminated:  # the full form's constraint families, not this class's
+            LinearizedAc.constraint_power_balance(self, lp, index, "p")
+            LinearizedAc.constraint_power_balance(self, lp, index, "q")
+            LinearizedAc.constraint_voltage_band(self, lp, index)
+            LinearizedAc.constraint_branch_thermal_limit(self, lp, index)
+            LinearizedAc.constraint_feeder_head(self, lp, index)
+            return
         self._lu = [self._factorised(t) for t in range(self.n_periods)]
         self.constraint_voltage_band(lp, index)
         self.constraint_branch_thermal_limit(lp, index)
