@@ -21,12 +21,23 @@ from fastapi.responses import JSONResponse
 
 from api.body import add_body_schemas
 from api.metrics import Metrics
-from api.routes import admin, ders, dispatch, feeders, system, telemetry
+from api.routes import (
+    admin,
+    der_groups,
+    ders,
+    dispatch,
+    feeders,
+    hosting_capacity,
+    system,
+    telemetry,
+)
 from gridderms.persistence.database import display_url, make_engine, session_factory
 from gridderms.persistence.migrate import check_migrated
 from gridderms.service.dispatch import DispatchJobs, fail_interrupted_runs
 from gridderms.service.errors import ConflictError, InvalidRequestError, NotFoundError
 from gridderms.service.feeders import FeederModels
+from gridderms.service.hosting_capacity import HostingCapacityJobs
+from gridderms.service.hosting_capacity import fail_interrupted_runs as fail_interrupted_studies
 from gridderms.service.settings import ServiceSettings
 
 logger = logging.getLogger("gridderms.api")
@@ -56,10 +67,13 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             settings.operating_limits(),
             settings.dispatch_workers,
         )
+        app.state.hosting_jobs = HostingCapacityJobs(
+            app.state.sessions, app.state.models, settings.operating_limits()
+        )
         with app.state.sessions() as session:
-            interrupted = fail_interrupted_runs(session)
+            interrupted = fail_interrupted_runs(session) + fail_interrupted_studies(session)
         logger.info(
-            "gridderms service ready: database %s at revision %s (%d interrupted runs failed)",
+            "gridderms service ready: database %s at revision %s (%d interrupted jobs failed)",
             display_url(engine),
             revision,
             interrupted,
@@ -68,6 +82,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             yield
         finally:
             app.state.jobs.shutdown()
+            app.state.hosting_jobs.shutdown()
             engine.dispose()
 
     app = FastAPI(
@@ -92,7 +107,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    for module in (system, feeders, ders, telemetry, dispatch, admin):
+    for module in (
+        system,
+        feeders,
+        ders,
+        der_groups,
+        telemetry,
+        dispatch,
+        hosting_capacity,
+        admin,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
     _install_error_handlers(app)
     _install_metrics(app)

@@ -8,11 +8,12 @@ the field names. Create, update and public (response) models are separate classe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from gridderms.service.dispatch import DispatchSpec
+from gridderms.service.hosting_capacity import HostingCapacitySpec
 
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
@@ -395,3 +396,79 @@ class ApiKeyCreatedPublic(ApiKeyPublic):
     """A new API key: ``key`` is shown only in this response."""
 
     key: str
+
+
+# -- hosting capacity -----------------------------------------------------------------------
+
+
+class HostingCapacityCreate(HostingCapacitySpec):
+    """Request a hosting-capacity study of the feeder (a background job)."""
+
+
+class HostingCapacityRunPublic(Public):
+    """A hosting-capacity study: status, progress, request and summary."""
+
+    run_id: str
+    feeder: str
+    feeder_version: int
+    status: Literal["queued", "running", "done", "failed"]
+    progress: float
+    request: dict[str, Any]
+    summary: dict[str, Any] | None
+    error: str | None
+    requested_by: str
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class HostingCapacityBusPublic(Public):
+    """Hosting capacity of one bus [MW] and the limit that stops more (``null`` for a mode
+    not studied, or at a source bus)."""
+
+    bus: int
+    feeder: str | None
+    hc_gen_mw: float | None
+    binding_gen: str | None
+    hc_load_mw: float | None
+    binding_load: str | None
+
+
+class HostingCapacityTablePublic(HostingCapacityRunPublic):
+    """A study with its per-bus table (empty until ``done``)."""
+
+    buses: list[HostingCapacityBusPublic]
+
+
+# -- DER groups -----------------------------------------------------------------------------
+
+
+class DerGroupUpdate(BaseModel):
+    """A DER group's definition: a rule (``by`` = ``type``/``tag``/``feeder`` with a ``value``;
+    ``feeder`` values are ``feeder-<head bus>``) or explicit ``members`` (``by`` = ``custom``)."""
+
+    model_config = STRICT
+
+    by: Literal["type", "tag", "feeder", "custom"]
+    value: str | None = Field(default=None, min_length=1, max_length=200)
+    members: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+        default=None, min_length=1, max_length=10_000
+    )
+
+
+class DerGroupCreate(DerGroupUpdate):
+    """A new DER group of the feeder."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+
+
+class DerGroupPublic(Public):
+    """A DER group with its members now (rules are resolved against the registered DERs and
+    the current topology)."""
+
+    feeder: str
+    name: str
+    by: Literal["type", "tag", "feeder", "custom"]
+    value: str | None
+    members: list[str]
+    created_at: datetime

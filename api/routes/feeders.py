@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
 
 from api.body import body_doc, json_body
 from api.deps import Admin, Adms, ModelsDep, Operator, SessionDep, Viewer
 from api.schemas import (
+    NAME_PATTERN,
     BuiltinFeederPublic,
     FeederCreate,
     FeederDetailPublic,
@@ -23,7 +26,7 @@ from api.schemas import (
 from gridderms.persistence.repositories import feeder_by_name
 from gridderms.service import feeders as service
 from gridderms.service.auth import Principal
-from gridderms.service.feeders import FeederModels
+from gridderms.service.feeders import FeederModels, FeederUploadError, UploadFormat
 
 router = APIRouter(tags=["feeders"])
 
@@ -60,6 +63,66 @@ def load_feeder(
 ) -> FeederPublic:
     """Load a built-in feeder and register its DERs (admin)."""
     row = service.load_builtin(session, models, principal, body.builtin, body.name)
+    return FeederPublic.model_validate(row)
+
+
+MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+_UPLOAD_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "The file as the raw request body: pandapower JSON (pandapower.to_json) "
+        "or MATPOWER .m text.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "text/plain": {"schema": {"type": "string"}},
+            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+@router.post(
+    "/feeders/upload",
+    response_model=FeederPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        409: {"description": "A feeder with that name is already loaded"},
+        413: {"description": f"File larger than {MAX_UPLOAD_BYTES // 2**20} MiB"},
+        422: {"description": "Unreadable file, or a model failing validation (named)"},
+    },
+    openapi_extra=_UPLOAD_BODY,
+)
+async def upload_feeder(
+    principal: Admin,
+    request: Request,
+    session: SessionDep,
+    models: ModelsDep,
+    name: Annotated[str, Query(pattern=NAME_PATTERN, description="Name of the new feeder")],
+    file_format: Annotated[
+        UploadFormat,
+        Query(
+            alias="format",
+            description="pandapower-json (pandapower.to_json) or matpower (.m text)",
+        ),
+    ],
+) -> FeederPublic:
+    """Load a feeder from an uploaded pandapower JSON or MATPOWER ``.m`` file (admin): read
+    and validated like a file given to the command line, stored with the file, its DERs
+    registered. A malformed file or a model failing validation is 422 naming the problem."""
+    content = await request.body()
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"feeder file of {len(content)} bytes; at most {MAX_UPLOAD_BYTES} are accepted",
+        )
+    try:
+        row = await run_in_threadpool(
+            service.upload, session, models, principal, name, file_format, content
+        )
+    except FeederUploadError as exc:
+        raise RequestValidationError(
+            [{"loc": ["body"], "msg": str(exc), "type": "feeder_file"}]
+        ) from None
     return FeederPublic.model_validate(row)
 
 

@@ -334,3 +334,57 @@ class ApiKeyRow(Base):
     role: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class FeederFileRow(Base):
+    """The file an uploaded feeder was loaded from (pandapower JSON or MATPOWER text), so its
+    model can be rebuilt by any service instance."""
+
+    __tablename__ = "feeder_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feeder_id: Mapped[int] = mapped_column(
+        ForeignKey("feeders.id", ondelete="CASCADE"), unique=True
+    )
+    filename: Mapped[str] = mapped_column(String(300))
+    format: Mapped[str] = mapped_column(String(20))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class HostingCapacityRunRow(Base):
+    """A hosting-capacity study of a feeder: request, status, progress and summary."""
+
+    __tablename__ = "hosting_capacity_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64), unique=True)
+    feeder_id: Mapped[int] = mapped_column(ForeignKey("feeders.id", ondelete="CASCADE"), index=True)
+    feeder_version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    request: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class HostingCapacityResultRow(Base):
+    """Hosting capacity of one bus in a study [MW] and the limit that stops more (``None``
+    for a mode the study did not compute)."""
+
+    __tablename__ = "hosting_capacity_results"
+    __table_args__ = (UniqueConstraint("run_pk", "bus"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("hosting_capacity_runs.id", ondelete="CASCADE"))
+    bus: Mapped[int] = mapped_column(Integer)
+    feeder: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    hc_gen_mw: Mapped[float | None] = mapped_column(Float, nullable=True)
+    binding_gen: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    hc_load_mw: Mapped[float | None] = mapped_column(Float, nullable=True)
+    binding_load: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -9,27 +9,39 @@ states whenever the stored version differs from the cached one (e.g. after a res
 from __future__ import annotations
 
 import copy
+import hashlib
+import tempfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from gridderms.ders import der_to_json_dict, ders_from_net
-from gridderms.persistence.models import DerRow, FeederRow, FeederVersionRow
+from gridderms.persistence.models import DerRow, FeederFileRow, FeederRow, FeederVersionRow
 from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
 from gridderms.service.auth import Principal
 from gridderms.service.errors import ConflictError
 from network_models.builtin import BUILTIN_FEEDERS
+from network_models.errors import FeederError
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from network_models.topology import set_switch_state
 
 OPERATING_MODES = ("manual", "automatic")
+UPLOAD_PREFIX = "upload:"
+UploadFormat = Literal["pandapower-json", "matpower"]
+#: file suffix per upload format (what :func:`network_models.loaders.read_feeder_file` reads)
+UPLOAD_SUFFIX: dict[str, str] = {"pandapower-json": ".json", "matpower": ".m"}
+
+
+class FeederUploadError(ValueError):
+    """An uploaded feeder file cannot be read or fails validation; ``str()`` names the
+    problem (the loader's message, with the temporary file name replaced by the upload's)."""
 
 
 def switch_states(feeder: Feeder) -> dict[str, bool]:
@@ -85,7 +97,7 @@ class FeederModels:
         cached = self._models.get(row.name)
         if cached is not None and cached.version == row.version:
             return cached
-        feeder = load_feeder(row.source, cache_dir=self.cache_dir)
+        feeder = load_feeder(self._source_path(row), cache_dir=self.cache_dir)
         feeder.name = row.name
         current = switch_states(feeder)
         for switch, closed in row.switch_closed.items():
@@ -95,6 +107,25 @@ class FeederModels:
         feeder.version = row.version
         self._models[row.name] = feeder
         return feeder
+
+    def _source_path(self, row: FeederRow) -> str | Path:
+        """What :func:`load_feeder` loads for ``row``: the built-in name, or for an uploaded
+        feeder its file, written to the cache from the database when missing."""
+        if not row.source.startswith(UPLOAD_PREFIX):
+            return row.source
+        path = self.cache_dir / "uploads" / row.source.removeprefix(UPLOAD_PREFIX)
+        if not path.exists():
+            session = object_session(row)
+            if session is None:  # pragma: no cover - rows come from a live session
+                raise RuntimeError(f"feeder '{row.name}' is not attached to a session")
+            stored = session.scalars(
+                select(FeederFileRow).where(FeederFileRow.feeder_id == row.id)
+            ).one()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_suffix(path.suffix + f".{threading.get_ident()}.part")
+            partial.write_text(stored.content, encoding="utf-8")
+            partial.replace(path)
+        return path
 
     def snapshot(self, row: FeederRow) -> Feeder:
         """A private deep copy of the model of ``row`` (for power flows and dispatches)."""
@@ -149,12 +180,32 @@ def load_builtin(
     if builtin not in BUILTIN_FEEDERS:
         raise RecordNotFoundError("built-in feeder", builtin)
     name = name or builtin
+    _refuse_duplicate(session, name)
+    feeder = load_feeder(builtin, cache_dir=models.cache_dir)
+    return _register(session, models, actor, name, builtin, feeder, "feeder.load", {})
+
+
+def _refuse_duplicate(session: Session, name: str) -> None:
     if session.scalars(select(FeederRow.id).where(FeederRow.name == name)).first() is not None:
         raise ConflictError(f"feeder '{name}' is already loaded")
-    feeder = load_feeder(builtin, cache_dir=models.cache_dir)
+
+
+def _register(
+    session: Session,
+    models: FeederModels,
+    actor: Principal,
+    name: str,
+    source: str,
+    feeder: Feeder,
+    action: str,
+    audit: dict[str, Any],
+    file: FeederFileRow | None = None,
+) -> FeederRow:
+    """Store ``feeder`` as ``name`` at version 0 with its DERs (and its uploaded file), audited
+    as ``action``; one transaction."""
     states = switch_states(feeder)
     row = FeederRow(
-        name=name, source=builtin, version=0, operating_mode="manual", switch_closed=states
+        name=name, source=source, version=0, operating_mode="manual", switch_closed=states
     )
     session.add(row)
     session.flush()
@@ -162,11 +213,14 @@ def load_builtin(
         FeederVersionRow(
             feeder_id=row.id,
             version=0,
-            change={"action": "load", "source": builtin},
+            change={"action": "load", "source": source},
             switch_closed=states,
             actor=actor.name,
         )
     )
+    if file is not None:
+        file.feeder_id = row.id
+        session.add(file)
     records = ders_from_net(feeder.net)
     for record in records:
         session.add(
@@ -183,14 +237,74 @@ def load_builtin(
         session,
         actor=actor.name,
         role=actor.role,
-        action="feeder.load",
+        action=action,
         target_type="feeder",
         target_id=name,
-        after={"source": builtin, "version": 0, "ders": len(records)},
+        after={"source": source, "version": 0, "ders": len(records), **audit},
     )
     session.commit()
     models.forget(name)
     return row
+
+
+def upload(
+    session: Session,
+    models: FeederModels,
+    actor: Principal,
+    name: str,
+    file_format: UploadFormat,
+    content: bytes,
+) -> FeederRow:
+    """Load an uploaded pandapower JSON or MATPOWER ``.m`` file as feeder ``name``: read and
+    validated by :func:`network_models.loaders.load_feeder`, stored (the file too) and its
+    DERs registered, like a built-in.
+
+    Raises
+    ------
+    FeederUploadError
+        Not UTF-8 text, unreadable, or failing validation (the message names the problem).
+    ConflictError
+        A feeder called ``name`` is already loaded.
+    """
+    _refuse_duplicate(session, name)
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise FeederUploadError(
+            f"the uploaded {file_format} file is not UTF-8 text: {exc}"
+        ) from None
+    if not text.strip():
+        raise FeederUploadError(f"the uploaded {file_format} file is empty")
+    digest = hashlib.sha256(content).hexdigest()
+    suffix = UPLOAD_SUFFIX[file_format]
+    filename = f"{name}{suffix}"
+    with tempfile.TemporaryDirectory(prefix="gridderms-upload-") as directory:
+        path = Path(directory) / filename
+        path.write_bytes(content)
+        try:
+            feeder = load_feeder(path, cache_dir=models.cache_dir)
+        except FeederError as exc:
+            raise FeederUploadError(str(exc).replace(str(path), filename)) from None
+    stored = models.cache_dir / "uploads" / f"{digest}{suffix}"
+    if not stored.exists():
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        partial = stored.with_suffix(suffix + f".{threading.get_ident()}.part")
+        partial.write_bytes(content)
+        partial.replace(stored)
+    file = FeederFileRow(
+        filename=filename, format=file_format, sha256=digest, content=text, feeder_id=0
+    )
+    return _register(
+        session,
+        models,
+        actor,
+        name,
+        f"{UPLOAD_PREFIX}{digest}{suffix}",
+        feeder,
+        "feeder.upload",
+        {"format": file_format, "sha256": digest, "buses": len(feeder.net.bus)},
+        file,
+    )
 
 
 def describe(models: FeederModels, row: FeederRow) -> dict[str, Any]:

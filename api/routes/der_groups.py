@@ -1,0 +1,96 @@
+"""DER groups of a feeder: CRUD (definitions stored, members resolved when read)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Response, status
+
+from api.body import body_doc, json_body
+from api.deps import Adms, ModelsDep, SessionDep, Viewer
+from api.schemas import DerGroupCreate, DerGroupPublic, DerGroupUpdate
+from gridderms.persistence.repositories import feeder_by_name
+from gridderms.service import der_groups as service
+
+router = APIRouter(tags=["der groups"])
+
+FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
+GroupName = Annotated[str, Path(description="Name of a DER group of the feeder", max_length=200)]
+_INVALID: dict[int | str, dict[str, object]] = {
+    400: {"description": "Inconsistent definition (unknown DER, der_type or feeder head...)"},
+    404: {"description": "Unknown feeder or group"},
+}
+
+
+@router.get("/feeders/{feeder}/der-groups", response_model=list[DerGroupPublic])
+def list_groups(
+    _: Viewer, session: SessionDep, models: ModelsDep, feeder: FeederName
+) -> list[DerGroupPublic]:
+    """The feeder's DER groups with their members."""
+    row, groups = service.list_groups(session, feeder)
+    return [DerGroupPublic(**service.public(session, models, row, g)) for g in groups]
+
+
+@router.post(
+    "/feeders/{feeder}/der-groups",
+    response_model=DerGroupPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses={**_INVALID, 409: {"description": "Group name taken on this feeder"}},
+    openapi_extra=body_doc("DerGroupCreate"),
+)
+def create_group(
+    principal: Adms,
+    session: SessionDep,
+    models: ModelsDep,
+    feeder: FeederName,
+    body: Annotated[DerGroupCreate, Depends(json_body(DerGroupCreate))],
+) -> DerGroupPublic:
+    """Define a DER group (adms)."""
+    row, group = service.create(
+        session, models, principal, feeder, body.name, body.by, body.value, body.members
+    )
+    return DerGroupPublic(**service.public(session, models, row, group))
+
+
+@router.get("/feeders/{feeder}/der-groups/{name}", response_model=DerGroupPublic)
+def get_group(
+    _: Viewer, session: SessionDep, models: ModelsDep, feeder: FeederName, name: GroupName
+) -> DerGroupPublic:
+    """One DER group with its members."""
+    row = feeder_by_name(session, feeder)
+    group = service.group_by_name(session, row, name)
+    return DerGroupPublic(**service.public(session, models, row, group))
+
+
+@router.put(
+    "/feeders/{feeder}/der-groups/{name}",
+    response_model=DerGroupPublic,
+    responses=_INVALID,
+    openapi_extra=body_doc("DerGroupUpdate"),
+)
+def replace_group(
+    principal: Adms,
+    session: SessionDep,
+    models: ModelsDep,
+    feeder: FeederName,
+    name: GroupName,
+    body: Annotated[DerGroupUpdate, Depends(json_body(DerGroupUpdate))],
+) -> DerGroupPublic:
+    """Redefine a DER group (adms)."""
+    row, group = service.replace(
+        session, models, principal, feeder, name, body.by, body.value, body.members
+    )
+    return DerGroupPublic(**service.public(session, models, row, group))
+
+
+@router.delete(
+    "/feeders/{feeder}/der-groups/{name}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+)
+def delete_group(
+    principal: Adms, session: SessionDep, feeder: FeederName, name: GroupName
+) -> Response:
+    """Delete a DER group (adms); its DERs stay registered."""
+    service.delete(session, principal, feeder, name)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

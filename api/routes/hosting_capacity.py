@@ -1,0 +1,76 @@
+"""Hosting-capacity studies: requested as background jobs, fetched with their per-bus table."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.responses import JSONResponse
+
+from api.body import body_doc, json_body
+from api.deps import Adms, ModelsDep, SessionDep, Viewer
+from api.schemas import (
+    HostingCapacityBusPublic,
+    HostingCapacityCreate,
+    HostingCapacityRunPublic,
+    HostingCapacityTablePublic,
+)
+from gridderms.persistence.models import FeederRow
+from gridderms.service import hosting_capacity as service
+
+router = APIRouter(tags=["hosting capacity"])
+
+FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
+RunId = Annotated[str, Path(description="Id of a hosting-capacity run", max_length=64)]
+
+
+@router.post(
+    "/feeders/{feeder}/hosting-capacity",
+    response_model=HostingCapacityRunPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses={
+        400: {"description": "A bus the feeder does not have, or a de-energised one"},
+        404: {"description": "Unknown feeder"},
+        409: {"description": "Topology change in progress or stale expected_feeder_version"},
+    },
+    openapi_extra=body_doc("HostingCapacityCreate", required=False),
+)
+def request_hosting_capacity(
+    principal: Adms,
+    request: Request,
+    session: SessionDep,
+    models: ModelsDep,
+    feeder: FeederName,
+    body: Annotated[
+        HostingCapacityCreate, Depends(json_body(HostingCapacityCreate, optional=True))
+    ],
+) -> Response:
+    """Request a hosting-capacity study (adms): 202 + ``Location`` of the run; poll its
+    ``status`` and ``progress``, the table arrives with ``done``."""
+    run = service.request_run(session, models, principal, feeder, body)
+    request.app.state.hosting_jobs.submit(run.run_id)
+    public = HostingCapacityRunPublic(**service.run_public(run, feeder))
+    return JSONResponse(
+        public.model_dump(mode="json"),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/api/v1/hosting-capacity/{run.run_id}"},
+    )
+
+
+@router.get(
+    "/hosting-capacity/{run_id}",
+    response_model=HostingCapacityTablePublic,
+    responses={404: {"description": "Unknown run"}},
+)
+def get_hosting_capacity(
+    _: Viewer, session: SessionDep, run_id: RunId
+) -> HostingCapacityTablePublic:
+    """Status of a study and, once ``done``, its table: per bus the capacity for new
+    generation and new load [MW] and the binding limit."""
+    run = service.run_by_id(session, run_id)
+    feeder = session.get_one(FeederRow, run.feeder_id)
+    rows = service.results_of(session, run)
+    return HostingCapacityTablePublic(
+        **service.run_public(run, feeder.name),
+        buses=[HostingCapacityBusPublic.model_validate(row) for row in rows],
+    )
