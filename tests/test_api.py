@@ -154,6 +154,11 @@ STATE_CHANGING: list[tuple[str, str, tuple[str, ...], object]] = [
     ("POST", "/feeders/roles/dispatch-runs", ("adms",), FEASIBLE),
     ("POST", "/feeders/roles/schedules/1/approve", ("operator",), None),
     ("POST", "/feeders/roles/schedules/1/reject", ("operator",), None),
+    ("POST", "/feeders/upload?name=x&format=pandapower-json", (), {}),
+    ("POST", "/feeders/roles/hosting-capacity", ("adms",), {}),
+    ("POST", "/feeders/roles/der-groups", ("adms",), {"name": "g", "by": "type", "value": "pv"}),
+    ("PUT", "/feeders/roles/der-groups/g", ("adms",), {"by": "type", "value": "pv"}),
+    ("DELETE", "/feeders/roles/der-groups/g", ("adms",), None),
     ("POST", "/keys", (), {"name": "k", "role": "viewer"}),
     ("DELETE", "/keys/test-viewer", (), None),
 ]
