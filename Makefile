@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/powerflow_timeseries.py
 	$(PY) benchmarks/dispatch.py
 	$(PY) benchmarks/hosting_capacity.py
+	$(PY) benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
