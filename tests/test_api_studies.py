@@ -267,3 +267,10 @@ def test_der_groups_crud_roles_and_audit(server: ApiServer) -> None:
     ]
     update = next(a for a in _audit(server, action="der_group.update"))
     assert update["before"]["members"] == pv[:2] and update["after"]["members"] == pv[:1]
+    with server.client("adms") as adms:
+        # a rule on the topology: every DER below the feeder head at bus 1
+        head = adms.post(base, json={"name": "head-1", "by": "feeder", "value": "feeder-1"})
+        assert head.status_code == 201, head.text
+        assert head.json()["members"] == [d["der_id"] for d in ders]
+        nowhere = adms.post(base, json={"name": "h", "by": "feeder", "value": "feeder-99"})
+        assert nowhere.status_code == 400 and "feeder-99" in nowhere.json()["detail"]

@@ -109,6 +109,12 @@ async def upload_feeder(
     """Load a feeder from an uploaded pandapower JSON or MATPOWER ``.m`` file (admin): read
     and validated like a file given to the command line, stored with the file, its DERs
     registered. A malformed file or a model failing validation is 422 naming the problem."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"feeder file of {declared} bytes; at most {MAX_UPLOAD_BYTES} are accepted",
+        )
     content = await request.body()
     if len(content) > MAX_UPLOAD_BYTES:
         raise HTTPException(
