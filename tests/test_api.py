@@ -103,6 +103,8 @@ def _flow(server: ApiServer) -> dict[str, object]:
         assert adms.get(f"/dispatch-runs/{body['run_id']}/schedule").json() == active
         envelopes = adms.get(f"/dispatch-runs/{body['run_id']}/envelopes").json()["envelopes"]
         assert len(envelopes) == 16 * 4
+        active_envelopes = adms.get(f"/feeders/{name}/envelopes/active").json()
+        assert active_envelopes["envelopes"] == envelopes
         diagnosis = adms.get(f"/dispatch-runs/{body['run_id']}/diagnosis").json()
         assert diagnosis["diagnosis"] == []
         audit = adms.get("/audit", params={"limit": 50}).json()

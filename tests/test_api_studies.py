@@ -104,6 +104,9 @@ def test_hosting_capacity_job_same_table_on_sqlite_and_postgresql(
         assert rows[0]["hc_gen_mw"] is None and rows[0]["binding_load"] == "source bus"
         assert rows[5]["hc_gen_mw"] > end["hc_gen_mw"] and rows[5]["feeder"] == "feeder-0"
         assert body["summary"]["buses"] == 3 and body["summary"]["modes"] == ["gen", "load"]
+        with server.client("viewer") as viewer:
+            listed = viewer.get("/feeders/bw-hc/hosting-capacity").json()
+            assert [r["run_id"] for r in listed] == [body["run_id"]]
         audit = _audit(server, action="hosting_capacity.request")
         assert audit[0]["actor"] == "test-adms"
         assert audit[0]["target_id"] == body["run_id"]

@@ -182,6 +182,25 @@ def get_active_schedule(_: Viewer, session: SessionDep, feeder: FeederName) -> S
     return _schedule_public(session, schedule)
 
 
+@router.get(
+    "/feeders/{feeder}/envelopes/active",
+    response_model=EnvelopesPublic,
+    responses={404: {"description": "Unknown feeder, or no active schedule"}},
+)
+def get_active_envelopes(_: Viewer, session: SessionDep, feeder: FeederName) -> EnvelopesPublic:
+    """Dynamic operating envelopes of the feeder's active schedule [MW]."""
+    row = feeder_by_name(session, feeder)
+    schedule = active_schedule(session, row)
+    if schedule is None:
+        raise RecordNotFoundError("active schedule of feeder", feeder)
+    rows = schedule_envelopes(session, schedule)
+    return EnvelopesPublic(
+        schedule_id=schedule.id,
+        feeder=feeder,
+        envelopes=[EnvelopePointPublic.model_validate(r) for r in rows],
+    )
+
+
 _DECIDE_RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"description": "Unknown feeder or schedule"},
     409: {"description": "Not pending, or computed on an older topology"},

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from api.body import body_doc, json_body
 from api.deps import Adms, ModelsDep, SessionDep, Viewer
@@ -15,7 +16,8 @@ from api.schemas import (
     HostingCapacityRunPublic,
     HostingCapacityTablePublic,
 )
-from gridderms.persistence.models import FeederRow
+from gridderms.persistence.models import FeederRow, HostingCapacityRunRow
+from gridderms.persistence.repositories import feeder_by_name
 from gridderms.service import hosting_capacity as service
 
 router = APIRouter(tags=["hosting capacity"])
@@ -55,6 +57,25 @@ def request_hosting_capacity(
         status_code=status.HTTP_202_ACCEPTED,
         headers={"Location": f"/api/v1/hosting-capacity/{run.run_id}"},
     )
+
+
+@router.get(
+    "/feeders/{feeder}/hosting-capacity",
+    response_model=list[HostingCapacityRunPublic],
+    responses={404: {"description": "Unknown feeder"}},
+)
+def list_hosting_capacity(
+    _: Viewer, session: SessionDep, feeder: FeederName
+) -> list[HostingCapacityRunPublic]:
+    """Hosting-capacity studies of a feeder, newest first (up to 100; without tables)."""
+    row = feeder_by_name(session, feeder)
+    runs = session.scalars(
+        select(HostingCapacityRunRow)
+        .where(HostingCapacityRunRow.feeder_id == row.id)
+        .order_by(HostingCapacityRunRow.id.desc())
+        .limit(100)
+    )
+    return [HostingCapacityRunPublic(**service.run_public(run, feeder)) for run in runs]
 
 
 @router.get(
