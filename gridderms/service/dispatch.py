@@ -12,17 +12,15 @@ operator. Operator overrides of the DERs are passed to the optimiser as fixed se
 from __future__ import annotations
 
 import json
-import logging
 import math
-import uuid
 from collections.abc import Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridderms.dispatch.horizon import Horizon
@@ -41,11 +39,17 @@ from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.ders import overrides_of, records_of
 from gridderms.service.errors import ConflictError, InvalidRequestError
 from gridderms.service.feeders import FeederModels
+from gridderms.service.jobs import (
+    JobPool,
+    fail_interrupted,
+    fail_run,
+    queue_run,
+    set_progress,
+    start_run,
+)
 from solvers.limits import OperatingLimits
 from solvers.opf.dispatch import DispatchResult
 from solvers.opf.problem import Objective
-
-logger = logging.getLogger(__name__)
 
 ObjectiveName = Literal["curtailment", "cost", "track", "peak", "losses"]
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
@@ -194,26 +198,16 @@ def request_run(
         spec.execution == "auto" and n_periods <= inline_max_periods
     )
     request = spec.model_dump(mode="json")
-    run = DispatchRunRow(
-        run_id=str(uuid.uuid4()),
-        feeder_id=feeder.id,
-        feeder_version=feeder.version,
-        status="queued",
-        progress=0.0,
-        request=request,
-        requested_by=actor.name,
-    )
-    session.add(run)
-    add_audit(
+    run = queue_run(
         session,
-        actor=actor.name,
-        role=actor.role,
+        DispatchRunRow,
+        feeder,
+        actor,
+        request,
         action="dispatch.request",
         target_type="dispatch_run",
-        target_id=run.run_id,
-        after={"feeder": feeder_name, "request": request, "inline": inline},
+        audit_after={"feeder": feeder_name, "request": request, "inline": inline},
     )
-    session.commit()
     return run, inline
 
 
@@ -224,14 +218,6 @@ def _objective(spec: DispatchSpec) -> Objective:
         head_target_mw=None if spec.head_target_mw is None else np.asarray(spec.head_target_mw),
         share_curtailment=spec.share_curtailment,
     )
-
-
-def _set_progress(factory: sessionmaker[Session], run_pk: int, progress: float) -> None:
-    with factory() as session:
-        session.execute(
-            update(DispatchRunRow).where(DispatchRunRow.id == run_pk).values(progress=progress)
-        )
-        session.commit()
 
 
 def execute_run(
@@ -247,17 +233,13 @@ def execute_run(
     with factory() as session:
         run = run_by_id(session, run_id)
         feeder = session.get_one(FeederRow, run.feeder_id)
-        run.status = "running"
-        run.started_at = utcnow()
-        run.progress = 0.05
-        session.commit()
-        run_pk = run.id
+        run_pk = start_run(session, run)
         try:
             spec = DispatchSpec.model_validate_json(_dumps(run.request))
             snapshot = models.snapshot(feeder)
             rows = ders_of(session, feeder)
             records = records_of(rows)
-            _set_progress(factory, run_pk, 0.2)
+            set_progress(factory, DispatchRunRow, run_pk, 0.2)
             limits = OperatingLimits(
                 vm_min_pu=spec.vm_min_pu or default_limits.vm_min_pu,
                 vm_max_pu=spec.vm_max_pu or default_limits.vm_max_pu,
@@ -275,16 +257,9 @@ def execute_run(
                 overrides=overrides_of(rows),
                 formulation=spec.formulation,
             )
-            _set_progress(factory, run_pk, 0.9)
+            set_progress(factory, DispatchRunRow, run_pk, 0.9)
         except Exception as exc:
-            logger.exception("dispatch run %s failed", run_id)
-            session.rollback()
-            run = session.get_one(DispatchRunRow, run_pk)
-            run.status = "failed"
-            run.error = f"{type(exc).__name__}: {exc}"
-            run.finished_at = utcnow()
-            session.commit()
-            return run.status
+            return fail_run(session, DispatchRunRow, run_pk, exc)
         session.expire_all()
         run = session.get_one(DispatchRunRow, run_pk)
         feeder = session.get_one(FeederRow, run.feeder_id)
@@ -429,16 +404,10 @@ def decide(
 
 def fail_interrupted_runs(session: Session) -> int:
     """Mark runs left ``queued``/``running`` by a stopped service as failed; return how many."""
-    result = session.execute(
-        update(DispatchRunRow)
-        .where(DispatchRunRow.status.in_(("queued", "running")))
-        .values(status="failed", error="interrupted by a service restart", finished_at=utcnow())
-    )
-    session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return fail_interrupted(session, DispatchRunRow)
 
 
-class DispatchJobs:
+class DispatchJobs(JobPool):
     """Background execution of long dispatch runs on a thread pool."""
 
     def __init__(
@@ -448,24 +417,11 @@ class DispatchJobs:
         default_limits: OperatingLimits,
         workers: int,
     ) -> None:
-        self.factory = factory
-        self.models = models
-        self.default_limits = default_limits
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch")
-
-    def run_inline(self, run_id: str) -> str:
-        """Execute ``run_id`` in the calling thread; return its final status."""
-        return execute_run(self.factory, self.models, run_id, self.default_limits)
-
-    def submit(self, run_id: str) -> Future[str]:
-        """Queue ``run_id`` for background execution."""
-        return self._pool.submit(
-            execute_run, self.factory, self.models, run_id, self.default_limits
+        super().__init__(
+            partial(execute_run, factory, models, default_limits=default_limits),
+            workers,
+            "dispatch",
         )
-
-    def shutdown(self) -> None:
-        """Stop accepting jobs; wait for the running ones."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 __all__ = [

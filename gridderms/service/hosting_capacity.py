@@ -9,15 +9,13 @@ forked from the server).
 
 from __future__ import annotations
 
-import logging
 import math
 import time
-import uuid
-from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridderms.persistence.models import (
@@ -26,17 +24,23 @@ from gridderms.persistence.models import (
     HostingCapacityRunRow,
     utcnow,
 )
-from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
+from gridderms.persistence.repositories import RecordNotFoundError, feeder_by_name
 from gridderms.service.auth import Principal
 from gridderms.service.dispatch import json_safe
 from gridderms.service.errors import ConflictError, InvalidRequestError
 from gridderms.service.feeders import FeederModels
+from gridderms.service.jobs import (
+    JobPool,
+    fail_interrupted,
+    fail_run,
+    queue_run,
+    set_progress,
+    start_run,
+)
 from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.hosting_capacity.static import hosting_capacity
 from solvers.limits import OperatingLimits
-
-logger = logging.getLogger(__name__)
 
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
 MAX_BUSES = 20_000
@@ -192,27 +196,16 @@ def request_run(
                         f"bus {bus} of feeder '{feeder_name}' is out of service or de-energized"
                     )
     request = spec.model_dump(mode="json")
-    run = HostingCapacityRunRow(
-        run_id=str(uuid.uuid4()),
-        feeder_id=feeder.id,
-        feeder_version=feeder.version,
-        status="queued",
-        progress=0.0,
-        request=request,
-        requested_by=actor.name,
-    )
-    session.add(run)
-    add_audit(
+    return queue_run(
         session,
-        actor=actor.name,
-        role=actor.role,
+        HostingCapacityRunRow,
+        feeder,
+        actor,
+        request,
         action="hosting_capacity.request",
         target_type="hosting_capacity_run",
-        target_id=run.run_id,
-        after={"feeder": feeder_name, "request": request},
+        audit_after={"feeder": feeder_name, "request": request},
     )
-    session.commit()
-    return run
 
 
 def _finite(value: Any) -> float | None:
@@ -241,24 +234,14 @@ def execute_run(
     with factory() as session:
         run = run_by_id(session, run_id)
         feeder = session.get_one(FeederRow, run.feeder_id)
-        run.status = "running"
-        run.started_at = utcnow()
-        run.progress = 0.05
-        session.commit()
-        run_pk = run.id
+        run_pk = start_run(session, run)
         last = [0.0]
 
         def progress(done: int, total: int) -> None:
             now = time.monotonic()
             if total and (done == total or now - last[0] > 0.5):
                 last[0] = now
-                with factory() as other:
-                    other.execute(
-                        update(HostingCapacityRunRow)
-                        .where(HostingCapacityRunRow.id == run_pk)
-                        .values(progress=0.05 + 0.9 * done / total)
-                    )
-                    other.commit()
+                set_progress(factory, HostingCapacityRunRow, run_pk, 0.05 + 0.9 * done / total)
 
         try:
             spec = HostingCapacitySpec.model_validate(run.request, strict=False)
@@ -274,14 +257,7 @@ def execute_run(
                 jobs=1,
             )
         except Exception as exc:
-            logger.exception("hosting-capacity run %s failed", run_id)
-            session.rollback()
-            run = session.get_one(HostingCapacityRunRow, run_pk)
-            run.status = "failed"
-            run.error = f"{type(exc).__name__}: {exc}"
-            run.finished_at = utcnow()
-            session.commit()
-            return run.status
+            return fail_run(session, HostingCapacityRunRow, run_pk, exc)
         session.expire_all()
         run = session.get_one(HostingCapacityRunRow, run_pk)
         table = result.table.reset_index()
@@ -318,16 +294,10 @@ def execute_run(
 
 def fail_interrupted_runs(session: Session) -> int:
     """Mark studies left ``queued``/``running`` by a stopped service as failed."""
-    result = session.execute(
-        update(HostingCapacityRunRow)
-        .where(HostingCapacityRunRow.status.in_(("queued", "running")))
-        .values(status="failed", error="interrupted by a service restart", finished_at=utcnow())
-    )
-    session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return fail_interrupted(session, HostingCapacityRunRow)
 
 
-class HostingCapacityJobs:
+class HostingCapacityJobs(JobPool):
     """Background execution of hosting-capacity studies (one at a time)."""
 
     def __init__(
@@ -336,17 +306,8 @@ class HostingCapacityJobs:
         models: FeederModels,
         default_limits: OperatingLimits,
     ) -> None:
-        self.factory = factory
-        self.models = models
-        self.default_limits = default_limits
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hosting-capacity")
-
-    def submit(self, run_id: str) -> Future[str]:
-        """Queue ``run_id`` for background execution."""
-        return self._pool.submit(
-            execute_run, self.factory, self.models, run_id, self.default_limits
+        super().__init__(
+            partial(execute_run, factory, models, default_limits=default_limits),
+            1,
+            "hosting-capacity",
         )
-
-    def shutdown(self) -> None:
-        """Stop accepting studies; wait for the running one."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
