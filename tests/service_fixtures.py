@@ -24,6 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gridderms.persistence.migrate import upgrade
+
 REPO = Path(__file__).resolve().parents[1]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 BACKENDS = ("sqlite", "postgresql")
@@ -175,3 +177,24 @@ def api_server(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def servers_per_backend(
+    tmp_path_factory: pytest.TempPathFactory, prefix: str = ""
+) -> Iterator[dict[str, ApiServer]]:
+    """The API served on each backend (one migrated database each), stopped at the end."""
+    contexts = {}
+    for backend in BACKENDS:
+        directory = tmp_path_factory.mktemp(f"{prefix}{backend}")
+        url = fresh_database(backend, directory)
+        upgrade(url)
+        contexts[backend] = api_server(url, directory / "server.log")
+    running = {}
+    try:
+        for backend, context in contexts.items():
+            running[backend] = context.__enter__()
+        yield running
+    finally:
+        for backend in running:
+            contexts[backend].__exit__(None, None, None)

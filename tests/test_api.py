@@ -12,9 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
-
-from gridderms.persistence.migrate import upgrade
+from service_fixtures import BACKENDS, ApiServer, servers_per_backend
 
 FEASIBLE = {
     "start": "2024-06-21T10:00:00Z",
@@ -39,20 +37,8 @@ PV = {
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
     """The API served on each backend (one migrated database each)."""
-    contexts = {}
-    for backend in BACKENDS:
-        directory = tmp_path_factory.mktemp(backend)
-        url = fresh_database(backend, directory)
-        upgrade(url)
-        contexts[backend] = api_server(url, directory / "server.log")
-    running = {}
-    try:
-        for backend, context in contexts.items():
-            running[backend] = context.__enter__()
+    with servers_per_backend(tmp_path_factory, "") as running:
         yield running
-    finally:
-        for backend in running:
-            contexts[backend].__exit__(None, None, None)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -12,9 +12,8 @@ from typing import Any
 
 import pandapower as pp
 import pytest
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
+from service_fixtures import BACKENDS, ApiServer, servers_per_backend
 
-from gridderms.persistence.migrate import upgrade
 from network_models.loaders import load_feeder
 
 DATA = Path(__file__).parent / "data"
@@ -23,20 +22,8 @@ DATA = Path(__file__).parent / "data"
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
     """The API served on each backend (one migrated database each)."""
-    contexts = {}
-    for backend in BACKENDS:
-        directory = tmp_path_factory.mktemp(f"studies-{backend}")
-        url = fresh_database(backend, directory)
-        upgrade(url)
-        contexts[backend] = api_server(url, directory / "server.log")
-    running = {}
-    try:
-        for backend, context in contexts.items():
-            running[backend] = context.__enter__()
+    with servers_per_backend(tmp_path_factory, "studies-") as running:
         yield running
-    finally:
-        for backend in running:
-            contexts[backend].__exit__(None, None, None)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -32,6 +32,7 @@ from gridderms.persistence.repositories import (
     schedule_points,
 )
 from gridderms.service import dispatch as service
+from gridderms.service.jobs import run_public
 
 router = APIRouter(tags=["dispatch"])
 
@@ -41,7 +42,7 @@ RunId = Annotated[str, Path(description="Id of a dispatch run", max_length=64)]
 
 def _run_public(session: Session, run: DispatchRunRow) -> DispatchRunPublic:
     feeder = session.get_one(FeederRow, run.feeder_id)
-    return DispatchRunPublic(**service.run_public(run, feeder.name))
+    return DispatchRunPublic(**run_public(run, feeder.name))
 
 
 def _schedule_public(session: Session, schedule: ScheduleRow) -> SchedulePublic:
@@ -114,7 +115,7 @@ def list_runs(_: Viewer, session: SessionDep, feeder: FeederName) -> list[Dispat
         .order_by(DispatchRunRow.id.desc())
         .limit(100)
     )
-    return [DispatchRunPublic(**service.run_public(run, feeder)) for run in runs]
+    return [DispatchRunPublic(**run_public(run, feeder)) for run in runs]
 
 
 @router.get(

@@ -19,6 +19,7 @@ from api.schemas import (
 from gridderms.persistence.models import FeederRow, HostingCapacityRunRow
 from gridderms.persistence.repositories import feeder_by_name
 from gridderms.service import hosting_capacity as service
+from gridderms.service.jobs import run_public
 
 router = APIRouter(tags=["hosting capacity"])
 
@@ -51,7 +52,7 @@ def request_hosting_capacity(
     ``status`` and ``progress``, the table arrives with ``done``."""
     run = service.request_run(session, models, principal, feeder, body)
     request.app.state.hosting_jobs.submit(run.run_id)
-    public = HostingCapacityRunPublic(**service.run_public(run, feeder))
+    public = HostingCapacityRunPublic(**run_public(run, feeder))
     return JSONResponse(
         public.model_dump(mode="json"),
         status_code=status.HTTP_202_ACCEPTED,
@@ -75,7 +76,7 @@ def list_hosting_capacity(
         .order_by(HostingCapacityRunRow.id.desc())
         .limit(100)
     )
-    return [HostingCapacityRunPublic(**service.run_public(run, feeder)) for run in runs]
+    return [HostingCapacityRunPublic(**run_public(run, feeder)) for run in runs]
 
 
 @router.get(
@@ -92,6 +93,6 @@ def get_hosting_capacity(
     feeder = session.get_one(FeederRow, run.feeder_id)
     rows = service.results_of(session, run)
     return HostingCapacityTablePublic(
-        **service.run_public(run, feeder.name),
+        **run_public(run, feeder.name),
         buses=[HostingCapacityBusPublic.model_validate(row) for row in rows],
     )

@@ -133,24 +133,6 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def run_public(run: DispatchRunRow, feeder_name: str) -> dict[str, Any]:
-    """The API view of a run."""
-    return {
-        "run_id": run.run_id,
-        "feeder": feeder_name,
-        "feeder_version": run.feeder_version,
-        "status": run.status,
-        "progress": run.progress,
-        "request": run.request,
-        "summary": run.summary,
-        "error": run.error,
-        "requested_by": run.requested_by,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-    }
-
-
 def request_run(
     session: Session,
     models: FeederModels,
@@ -430,7 +412,6 @@ __all__ = [
     "decide",
     "execute_run",
     "request_run",
-    "run_public",
     "schedule_of_run",
     "store_result",
 ]

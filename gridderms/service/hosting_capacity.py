@@ -109,24 +109,6 @@ class HostingCapacitySpec(BaseModel):
         )
 
 
-def run_public(run: HostingCapacityRunRow, feeder_name: str) -> dict[str, Any]:
-    """The API view of a study (without its table)."""
-    return {
-        "run_id": run.run_id,
-        "feeder": feeder_name,
-        "feeder_version": run.feeder_version,
-        "status": run.status,
-        "progress": run.progress,
-        "request": run.request,
-        "summary": run.summary,
-        "error": run.error,
-        "requested_by": run.requested_by,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-    }
-
-
 def run_by_id(session: Session, run_id: str) -> HostingCapacityRunRow:
     """Hosting-capacity run ``run_id``.
 

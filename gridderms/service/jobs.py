@@ -67,6 +67,24 @@ def queue_run(
     return run
 
 
+def run_public(run: DispatchRunRow | HostingCapacityRunRow, feeder_name: str) -> dict[str, Any]:
+    """The API view of a run (a study without its table)."""
+    return {
+        "run_id": run.run_id,
+        "feeder": feeder_name,
+        "feeder_version": run.feeder_version,
+        "status": run.status,
+        "progress": run.progress,
+        "request": run.request,
+        "summary": run.summary,
+        "error": run.error,
+        "requested_by": run.requested_by,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+    }
+
+
 def start_run(session: Session, run: DispatchRunRow | HostingCapacityRunRow) -> int:
     """Mark ``run`` running (progress 0.05) and commit; return its primary key."""
     run.status = "running"
