@@ -12,7 +12,9 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandapower as pp
+import pandas as pd
 
 from network_models.builtin import BUILTIN_FEEDERS, BuildResult, simbench_feeder
 from network_models.errors import FeederFileError, FeederNotFoundError
@@ -119,12 +121,163 @@ def _read_pandapower_json(path: Path) -> pp.pandapowerNet:
 
 
 def _read_matpower(path: Path) -> pp.pandapowerNet:
-    from pandapower.converter.matpower import from_mpc
+    """Read a MATPOWER case, ``.m`` text (parsed by matpowercaseframes) or ``.mat`` binary
+    (``scipy.io.loadmat``), check its matrices (:func:`_matpower_ppc`) and convert it with
+    pandapower's ``from_ppc``: what ``pandapower.converter.from_mpc`` does, with the checks
+    in between and single-row matrices kept two-dimensional."""
+    from pandapower.converter.pypower import from_ppc
 
-    net = from_mpc(str(path), f_hz=50)
+    if path.suffix.lower() == ".mat":
+        fields, additional = _read_mat_case(path)
+    else:
+        fields, additional = _read_m_case(path), {}
+    net = from_ppc(_matpower_ppc(path, fields), f_hz=50)
+    if additional:  # like from_mpc: the struct's other fields are kept in net._options
+        if "_options" not in net:
+            net["_options"] = {}
+        net._options.update(additional)
     if not len(net.bus):
         raise FeederFileError(f"cannot read feeder file '{path}': the case has no buses")
     return net
+
+
+#: MATPOWER's names of the columns a case matrix must have at least (MATPOWER manual, Appendix B)
+MATPOWER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "bus": (
+        "BUS_I", "BUS_TYPE", "PD", "QD", "GS", "BS", "BUS_AREA", "VM", "VA", "BASE_KV", "ZONE",
+        "VMAX", "VMIN",
+    ),
+    "gen": ("GEN_BUS", "PG", "QG", "QMAX", "QMIN", "VG", "MBASE", "GEN_STATUS", "PMAX", "PMIN"),
+    "branch": (
+        "F_BUS", "T_BUS", "BR_R", "BR_X", "BR_B", "RATE_A", "RATE_B", "RATE_C", "TAP", "SHIFT",
+        "BR_STATUS",
+    ),
+}  # fmt: skip
+#: fields of the ``mpc`` struct of a ``.mat`` case that go into the case (as in from_mpc)
+MAT_CASE_FIELDS = ("version", "baseMVA", "bus", "gen", "branch", "gencost")
+#: at most this many non-finite entries are named in an error message
+MAX_NAMED_ENTRIES = 5
+
+
+def _read_m_case(path: Path) -> dict[str, object]:
+    """The fields of a MATPOWER ``.m`` case, tables as arrays (what ``from_mpc`` parses)."""
+    from matpowercaseframes import CaseFrames
+
+    case = CaseFrames(str(path))
+    fields: dict[str, object] = {}
+    for key in case.attributes:
+        value = getattr(case, key)
+        fields[key] = value.values if isinstance(value, pd.DataFrame) else value
+    return fields
+
+
+def _read_mat_case(path: Path) -> tuple[dict[str, object], dict[str, object]]:
+    """The case fields and the other fields of the ``mpc`` struct of a ``.mat`` file (MATLAB
+    level 5/7 or Octave ``-mat7-binary``, as ``scipy.io.loadmat`` reads them).
+
+    Raises
+    ------
+    FeederFileError
+        Not a MAT-file, a MATLAB v7.3 (HDF5) MAT-file, or no struct named ``mpc``.
+    """
+    import scipy.io
+
+    try:
+        variables = scipy.io.loadmat(str(path), squeeze_me=True, struct_as_record=False)
+    except NotImplementedError as exc:  # scipy's answer to the HDF5-based v7.3 format
+        raise FeederFileError(
+            f"cannot read feeder file '{path}': a MATLAB v7.3 (HDF5) MAT-file, which is not "
+            f"supported; save the case as a v7 MAT-file (MATLAB: save(file, 'mpc', '-v7'); "
+            f"Octave: save -mat7-binary)"
+        ) from exc
+    except Exception as exc:
+        raise FeederFileError(
+            f"cannot read feeder file '{path}': not a readable MATLAB .mat file "
+            f"({type(exc).__name__}: {exc})"
+        ) from exc
+    names = sorted(name for name in variables if not name.startswith("__"))
+    if "mpc" not in variables:
+        raise FeederFileError(
+            f"cannot read feeder file '{path}': no MATPOWER case struct named 'mpc' in the .mat "
+            f"file (its variables: {', '.join(names) or 'none'}); save the case as a struct "
+            f"called mpc"
+        )
+    mpc = variables["mpc"]
+    fieldnames = getattr(mpc, "_fieldnames", None)
+    if not isinstance(fieldnames, list):
+        raise FeederFileError(
+            f"cannot read feeder file '{path}': 'mpc' in the .mat file is a "
+            f"{type(mpc).__name__}, not a struct with the fields baseMVA, bus, gen and branch"
+        )
+    fields = {name: getattr(mpc, name) for name in fieldnames if name in MAT_CASE_FIELDS}
+    additional = {name: getattr(mpc, name) for name in fieldnames if name not in MAT_CASE_FIELDS}
+    return fields, additional
+
+
+def _matpower_ppc(path: Path, fields: dict[str, object]) -> dict[str, object]:
+    """A pypower case (0-based bus numbers, TAP 0 as 1, like ``from_mpc``) from the fields of
+    a MATPOWER case, after checking them.
+
+    Raises
+    ------
+    FeederFileError
+        A field missing (baseMVA, bus, gen, branch), a table that is not a numeric matrix with
+        MATPOWER's columns, no rows in a table, a non-positive or non-finite baseMVA, or a
+        NaN or infinite value in bus or branch data or NaN in generator data (generator
+        limits may be infinite); at most :data:`MAX_NAMED_ENTRIES` entries are named.
+    """
+    where = f"cannot read feeder file '{path}'"
+    missing = [key for key in ("baseMVA", "bus", "gen", "branch") if key not in fields]
+    if missing:
+        raise FeederFileError(
+            f"{where}: the MATPOWER case has no {', '.join(missing)} (a case needs baseMVA, "
+            f"bus, gen and branch)"
+        )
+    try:
+        base_mva = float(np.asarray(fields["baseMVA"], dtype=float).reshape(-1)[0])
+    except (TypeError, ValueError, IndexError):
+        base_mva = float("nan")
+    if not (np.isfinite(base_mva) and base_mva > 0):
+        raise FeederFileError(f"{where}: mpc.baseMVA must be a positive number [MVA]")
+    ppc: dict[str, object] = {**fields, "version": "2", "baseMVA": base_mva}
+    bad_entries: list[str] = []
+    tables: dict[str, np.ndarray] = {}
+    for table, columns in MATPOWER_COLUMNS.items():
+        try:
+            matrix = np.atleast_2d(np.array(fields[table], dtype=float))
+        except (TypeError, ValueError):
+            raise FeederFileError(f"{where}: mpc.{table} is not a numeric matrix") from None
+        if matrix.ndim != 2 or matrix.size == 0:
+            raise FeederFileError(f"{where}: mpc.{table} has no rows")
+        if matrix.shape[1] < len(columns):
+            raise FeederFileError(
+                f"{where}: mpc.{table} has {matrix.shape[1]} columns; MATPOWER {table} data "
+                f"needs at least {len(columns)} ({', '.join(columns)})"
+            )
+        bad = np.isnan(matrix) if table == "gen" else ~np.isfinite(matrix)
+        for row, column in zip(*np.nonzero(bad), strict=True):
+            name = columns[column] if column < len(columns) else f"column {column + 1}"
+            bad_entries.append(f"mpc.{table} row {row + 1} {name} = {matrix[row, column]}")
+        tables[table] = matrix
+    if bad_entries:
+        shown = "; ".join(bad_entries[:MAX_NAMED_ENTRIES])
+        more = len(bad_entries) - MAX_NAMED_ENTRIES
+        raise FeederFileError(
+            f"{where}: {len(bad_entries)} non-finite value(s) in the MATPOWER case: {shown}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
+    if "gencost" in fields:
+        try:
+            ppc["gencost"] = np.atleast_2d(np.array(fields["gencost"], dtype=float))
+        except (TypeError, ValueError):
+            raise FeederFileError(f"{where}: mpc.gencost is not a numeric matrix") from None
+    bus, gen, branch = tables["bus"], tables["gen"], tables["branch"]
+    bus[:, 0] -= 1  # MATPOWER numbers buses from 1, pypower from 0
+    branch[:, 0:2] -= 1
+    gen[:, 0] -= 1
+    branch[branch[:, 8] == 0, 8] = 1  # TAP 0 means no transformer: ratio 1
+    ppc.update(bus=bus, gen=gen, branch=branch)
+    return ppc
 
 
 def _load_builtin(name: str, cache_dir: Path) -> Feeder:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
+from pathlib import PurePosixPath
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.body import body_doc, json_body
 from api.deps import Admin, Adms, ModelsDep, Operator, SessionDep, Viewer
@@ -67,18 +71,132 @@ def load_feeder(
 
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
+#: room for the multipart/form-data framing around the file (boundaries, part headers, a few
+#: small fields) [bytes]
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+#: upload format by file name extension, when the ``format`` query parameter is not given
+FORMAT_BY_EXTENSION: dict[str, UploadFormat] = {
+    ".json": "pandapower-json",
+    ".m": "matpower",
+    ".mat": "matpower-mat",
+}
+_FORMATS_TEXT = "pandapower-json (pandapower.to_json), matpower (.m text) or matpower-mat (.mat)"
+_EXTENSIONS_TEXT = ", ".join(f"{ext} ({fmt})" for ext, fmt in FORMAT_BY_EXTENSION.items())
 _UPLOAD_BODY = {
     "requestBody": {
         "required": True,
-        "description": "The file as the raw request body: pandapower JSON (pandapower.to_json) "
-        "or MATPOWER .m text.",
+        "description": "The feeder file: pandapower JSON (pandapower.to_json), MATPOWER .m "
+        "text or a MATPOWER .mat file (a struct mpc saved by MATLAB/Octave/scipy.io.savemat), "
+        f"at most {MAX_UPLOAD_BYTES // 2**20} MiB. Either as a multipart/form-data file part "
+        "named `file` (`curl -F file=@case33.m`; without the `format` query parameter the "
+        f"format follows the file name's extension: {_EXTENSIONS_TEXT}) or as the raw request "
+        "body (then `format` is required).",
         "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The feeder file (.json, .m or .mat)",
+                        }
+                    },
+                    "required": ["file"],
+                },
+            },
             "application/json": {"schema": {"type": "object"}},
             "text/plain": {"schema": {"type": "string"}},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
 }
+
+
+def _too_large(size_bytes: int | str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"feeder upload of {size_bytes} bytes or more; a feeder file of at most "
+        f"{MAX_UPLOAD_BYTES} bytes is accepted",
+    )
+
+
+def _invalid(loc: list[str], message: str, kind: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": loc, "msg": message, "type": kind}])
+
+
+async def _body_chunks(request: Request, limit_bytes: int) -> AsyncGenerator[bytes, None]:
+    """The request body chunk by chunk; 413 as soon as more than ``limit_bytes`` arrived
+    (whatever Content-Length said, e.g. for a chunked body)."""
+    received_bytes = 0
+    async for chunk in request.stream():
+        received_bytes += len(chunk)
+        if received_bytes > limit_bytes:
+            raise _too_large(received_bytes)
+        yield chunk
+
+
+async def _multipart_file(request: Request) -> tuple[bytes, str]:
+    """The content and file name of the part ``file`` of a multipart/form-data body, parsed
+    while it streams in (at most one file, a few small fields, 413 past the size limit)."""
+    parser = MultiPartParser(
+        request.headers,
+        _body_chunks(request, MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES),
+        max_files=1,
+        max_fields=8,
+        max_part_size=64 * 1024,
+    )
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise _invalid(
+            ["body"], f"malformed multipart/form-data body: {exc.message}", "multipart"
+        ) from None
+    try:
+        part = form.get("file")
+        if part is None:
+            raise _invalid(
+                ["body", "file"],
+                "no part named 'file' in the multipart/form-data body; send the feeder file "
+                "as the file part 'file' (curl -F file=@case33.m)",
+                "missing",
+            )
+        if not isinstance(part, UploadFile):
+            raise _invalid(
+                ["body", "file"],
+                "the part 'file' is a plain form field, not a file; send the feeder file as a "
+                "file part with a file name (curl -F file=@case33.m)",
+                "file_type",
+            )
+        if part.size is not None and part.size > MAX_UPLOAD_BYTES:
+            raise _too_large(part.size)
+        content = await part.read()
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise _too_large(len(content))
+        return content, part.filename or ""
+    finally:
+        await form.close()
+
+
+def _format_of(filename: str) -> UploadFormat:
+    """The upload format named by the extension of ``filename`` (a browser may send a
+    Windows path), or 422 naming the problem."""
+    if not filename:
+        raise _invalid(
+            ["query", "format"],
+            f"no format: the file part has no file name to infer it from; give the format "
+            f"query parameter: {_FORMATS_TEXT}",
+            "missing",
+        )
+    extension = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
+    if extension not in FORMAT_BY_EXTENSION:
+        raise _invalid(
+            ["query", "format"],
+            f"cannot infer the format from the file name '{filename}': extension "
+            f"'{extension}' is none of {_EXTENSIONS_TEXT}; give the format query parameter",
+            "enum",
+        )
+    return FORMAT_BY_EXTENSION[extension]
 
 
 @router.post(
@@ -88,7 +206,10 @@ _UPLOAD_BODY = {
     responses={
         409: {"description": "A feeder with that name is already loaded"},
         413: {"description": f"File larger than {MAX_UPLOAD_BYTES // 2**20} MiB"},
-        422: {"description": "Unreadable file, or a model failing validation (named)"},
+        422: {
+            "description": "Unreadable file, a model failing validation, no format given or "
+            "inferable, or a malformed multipart body (named)"
+        },
     },
     openapi_extra=_UPLOAD_BODY,
 )
@@ -99,28 +220,37 @@ async def upload_feeder(
     models: ModelsDep,
     name: Annotated[str, Query(pattern=NAME_PATTERN, description="Name of the new feeder")],
     file_format: Annotated[
-        UploadFormat,
+        UploadFormat | None,
         Query(
             alias="format",
-            description="pandapower-json (pandapower.to_json) or matpower (.m text)",
+            description=f"{_FORMATS_TEXT}; default for a multipart upload: from the file "
+            f"name's extension ({_EXTENSIONS_TEXT}); required for a raw body",
         ),
-    ],
+    ] = None,
 ) -> FeederPublic:
-    """Load a feeder from an uploaded pandapower JSON or MATPOWER ``.m`` file (admin): read
+    """Load a feeder from an uploaded pandapower JSON, MATPOWER ``.m`` or MATPOWER ``.mat``
+    file (admin), sent as a multipart/form-data file part ``file`` or as the raw body: read
     and validated like a file given to the command line, stored with the file, its DERs
     registered. A malformed file or a model failing validation is 422 naming the problem."""
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    multipart = media_type == "multipart/form-data"
+    limit_bytes = MAX_UPLOAD_BYTES + (MULTIPART_OVERHEAD_BYTES if multipart else 0)
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"feeder file of {declared} bytes; at most {MAX_UPLOAD_BYTES} are accepted",
-        )
-    content = await request.body()
-    if len(content) > MAX_UPLOAD_BYTES:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"feeder file of {len(content)} bytes; at most {MAX_UPLOAD_BYTES} are accepted",
-        )
+    if declared.isdigit() and int(declared) > limit_bytes:
+        raise _too_large(declared)
+    if multipart:
+        content, filename = await _multipart_file(request)
+        if file_format is None:
+            file_format = _format_of(filename)
+    else:
+        if file_format is None:
+            raise _invalid(
+                ["query", "format"],
+                f"no format: give the format query parameter ({_FORMATS_TEXT}), or upload "
+                f"the file as multipart/form-data with a file name ending in .json, .m or .mat",
+                "missing",
+            )
+        content = b"".join([chunk async for chunk in _body_chunks(request, limit_bytes)])
     try:
         row = await run_in_threadpool(
             service.upload, session, models, principal, name, file_format, content

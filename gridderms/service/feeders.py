@@ -8,6 +8,7 @@ states whenever the stored version differs from the cached one (e.g. after a res
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import tempfile
@@ -34,9 +35,15 @@ from network_models.topology import set_switch_state
 
 OPERATING_MODES = ("manual", "automatic")
 UPLOAD_PREFIX = "upload:"
-UploadFormat = Literal["pandapower-json", "matpower"]
+UploadFormat = Literal["pandapower-json", "matpower", "matpower-mat"]
 #: file suffix per upload format (what :func:`network_models.loaders.read_feeder_file` reads)
-UPLOAD_SUFFIX: dict[str, str] = {"pandapower-json": ".json", "matpower": ".m"}
+UPLOAD_SUFFIX: dict[str, str] = {
+    "pandapower-json": ".json",
+    "matpower": ".m",
+    "matpower-mat": ".mat",
+}
+#: binary upload formats: stored base64-encoded in the text column ``FeederFileRow.content``
+BINARY_FORMATS = frozenset({"matpower-mat"})
 
 
 class FeederUploadError(ValueError):
@@ -123,7 +130,7 @@ class FeederModels:
             ).one()
             path.parent.mkdir(parents=True, exist_ok=True)
             partial = path.with_suffix(path.suffix + f".{threading.get_ident()}.part")
-            partial.write_text(stored.content, encoding="utf-8")
+            partial.write_bytes(stored_file_bytes(stored))
             partial.replace(path)
         return path
 
@@ -149,6 +156,14 @@ class FeederModels:
     def forget(self, name: str) -> None:
         """Drop the cached model of ``name``."""
         self._models.pop(name, None)
+
+
+def stored_file_bytes(stored: FeederFileRow) -> bytes:
+    """The bytes of an uploaded file as it was uploaded: ``content`` decoded from base64 for a
+    binary format (:data:`BINARY_FORMATS`), from UTF-8 text otherwise."""
+    if stored.format in BINARY_FORMATS:
+        return base64.b64decode(stored.content.encode("ascii"), validate=True)
+    return stored.content.encode("utf-8")
 
 
 def list_builtins() -> list[dict[str, str]]:
@@ -255,26 +270,33 @@ def upload(
     file_format: UploadFormat,
     content: bytes,
 ) -> FeederRow:
-    """Load an uploaded pandapower JSON or MATPOWER ``.m`` file as feeder ``name``: read and
-    validated by :func:`network_models.loaders.load_feeder`, stored (the file too) and its
-    DERs registered, like a built-in.
+    """Load an uploaded pandapower JSON, MATPOWER ``.m`` or MATPOWER ``.mat`` file as feeder
+    ``name``: read and validated by :func:`network_models.loaders.load_feeder`, stored (the
+    file too: text as it is, a binary ``.mat`` base64-encoded, see :func:`stored_file_bytes`)
+    and its DERs registered, like a built-in.
 
     Raises
     ------
     FeederUploadError
-        Not UTF-8 text, unreadable, or failing validation (the message names the problem).
+        Empty, not UTF-8 text (text formats), unreadable, or failing validation (the message
+        names the problem).
     ConflictError
         A feeder called ``name`` is already loaded.
     """
     _refuse_duplicate(session, name)
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise FeederUploadError(
-            f"the uploaded {file_format} file is not UTF-8 text: {exc}"
-        ) from None
-    if not text.strip():
-        raise FeederUploadError(f"the uploaded {file_format} file is empty")
+    if file_format in BINARY_FORMATS:
+        if not content:
+            raise FeederUploadError(f"the uploaded {file_format} file is empty")
+        text = base64.b64encode(content).decode("ascii")
+    else:
+        try:
+            text = content.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FeederUploadError(
+                f"the uploaded {file_format} file is not UTF-8 text: {exc}"
+            ) from None
+        if not text.strip():
+            raise FeederUploadError(f"the uploaded {file_format} file is empty")
     digest = hashlib.sha256(content).hexdigest()
     suffix = UPLOAD_SUFFIX[file_format]
     filename = f"{name}{suffix}"
