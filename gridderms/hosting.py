@@ -128,6 +128,28 @@ def timeseries_steps(feeder: Feeder, spec: str) -> range:
     return range(first, first + per_day)
 
 
+def window_steps(feeder: Feeder, start_step: int, n_steps: int) -> range:
+    """Profile steps ``start_step .. start_step + n_steps - 1`` of ``feeder``.
+
+    Raises
+    ------
+    ValueError
+        Without profiles, or for a window that is empty or not inside them.
+    """
+    profiles = feeder.profiles
+    if profiles is None:
+        raise ValueError(
+            f"feeder '{feeder.name}' has no profiles; a time-series study needs a feeder with "
+            f"profiles (the SimBench built-ins, or simbench:CODE)"
+        )
+    if start_step < 0 or n_steps < 1 or start_step + n_steps > profiles.n_steps:
+        raise ValueError(
+            f"profile steps {start_step}..{start_step + n_steps - 1} are outside the profiles of "
+            f"feeder '{feeder.name}' (steps 0..{profiles.n_steps - 1})"
+        )
+    return range(start_step, start_step + n_steps)
+
+
 def run_study(
     feeder: Feeder,
     *,
@@ -136,15 +158,23 @@ def run_study(
     pf: float = 1.0,
     limits: StudyLimits | None = None,
     tolerance: Tolerance | None = None,
-    timeseries: str | None = None,
+    timeseries: str | range | None = None,
     curtailment_share: float = 0.05,
     progress: Progress | None = None,
+    jobs: int | None = None,
+    managed: bool = True,
 ) -> HostingStudy:
-    """Static hosting capacity of ``buses``; with ``timeseries`` also per profile step and,
-    for generation, the managed (curtailable) capacity."""
+    """Static hosting capacity of ``buses``; with ``timeseries`` (a word or date for
+    :func:`timeseries_steps`, or a range of consecutive profile steps) also per profile step
+    and, for generation and with ``managed``, the managed (curtailable) capacity. ``jobs``:
+    worker processes of the static study
+    (:func:`~solvers.hosting_capacity.static.hosting_capacity`)."""
     if not 0.0 <= curtailment_share < 1.0:
         raise ValueError(f"curtailment share must be within [0, 1), got {curtailment_share}")
-    steps = timeseries_steps(feeder, timeseries) if timeseries else None
+    if isinstance(timeseries, range):
+        steps: range | None = window_steps(feeder, timeseries.start, len(timeseries))
+    else:
+        steps = timeseries_steps(feeder, timeseries) if timeseries else None
     static = hosting_capacity(
         feeder,
         buses=buses,
@@ -153,6 +183,7 @@ def run_study(
         limits=limits,
         tolerance=tolerance,
         progress=progress,
+        jobs=jobs,
     )
     study = HostingStudy(static=static, curtailment_share=curtailment_share)
     if steps is None:
@@ -170,7 +201,7 @@ def run_study(
             tolerance=tolerance,
             progress=progress,
         )
-    if "gen" in study.timeseries:
+    if managed and "gen" in study.timeseries:
         series = study.timeseries["gen"].per_step_mw
         study.managed = managed_hosting_capacity(series, pv_shape(feeder, steps), curtailment_share)
     return study

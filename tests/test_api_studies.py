@@ -1,10 +1,13 @@
 """Hosting-capacity studies, feeder uploads and DER groups over real HTTP (uvicorn on a free
 loopback port), on SQLite and on a real PostgreSQL server: background jobs with their stored
-tables, the same results on both databases, roles (401/403), audit rows, and bad input (a
-malformed or invalid feeder file, unknown buses, inconsistent groups) named in the answer."""
+tables, the same results on both databases, time-series and managed capacity equal to the
+command line's, cancellation of queued and running studies, roles (401/403), audit rows, and
+bad input (a malformed or invalid feeder file, unknown buses, a window outside the profiles,
+inconsistent groups) named in the answer."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +17,14 @@ import pandapower as pp
 import pytest
 from service_fixtures import BACKENDS, ApiServer, servers_per_backend
 
+from gridderms.cli import main
 from network_models.loaders import load_feeder
 
 DATA = Path(__file__).parent / "data"
+#: API and command line run the same code on the same model: they agree to 1 W
+AGREE_MW = 1e-6
+#: 2016-06-21 (day 173 of a leap year) of the SimBench 15-minute profiles
+JUNE_21 = {"start_step": 96 * 172, "n_steps": 96}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +52,15 @@ def _audit(server: ApiServer, **filters: str) -> list[dict[str, Any]]:
         assert response.status_code == 200, response.text
         rows: list[dict[str, Any]] = response.json()
         return rows
+
+
+def _wait(client: Any, run_id: str, statuses: tuple[str, ...], within_s: float) -> dict[str, Any]:
+    """Poll study ``run_id`` until its status is one of ``statuses`` (fail after ``within_s``)."""
+    deadline = time.monotonic() + within_s
+    while (run := client.get(f"/hosting-capacity/{run_id}").json())["status"] not in statuses:
+        assert time.monotonic() < deadline, (statuses, run)
+        time.sleep(0.05)
+    return dict(run)
 
 
 def _study(server: ApiServer, feeder: str) -> dict[str, Any]:
@@ -132,6 +149,20 @@ def test_hosting_capacity_bad_requests_and_roles(server: ApiServer) -> None:
             assert adms.post(path, json=body).status_code == 422, body
         stale = adms.post(path, json={"expected_feeder_version": 7})
         assert stale.status_code == 409 and "not the expected 7" in stale.json()["detail"]
+        for body in (
+            {"managed": {}},  # managed needs a time-series window
+            {"mode": "load", "timeseries": JUNE_21, "managed": {}},  # and generation
+            {"timeseries": {"start_step": 0, "n_steps": 0}},
+            {"timeseries": {"start_step": -1, "n_steps": 4}},
+            {"timeseries": {"start_step": 0}},
+            {"timeseries": {"start_step": 0, "n_steps": 4, "step_minutes": 15}},
+            {"timeseries": JUNE_21, "managed": {"curtailment_share": 1.0}},
+            {"timeseries": JUNE_21, "managed": {"curtailment_share": "0.1"}},
+        ):
+            assert adms.post(path, json=body).status_code == 422, body
+        no_profiles = adms.post(path, json={"timeseries": JUNE_21})
+        assert no_profiles.status_code == 422
+        assert "feeder 'bw-bad' has no profiles" in no_profiles.json()["detail"][0]["msg"]
     denied = _audit(server, target_id=f"/api/v1{path}")
     assert denied[0]["actor"] == "test-viewer" and denied[0]["outcome"] == "denied"
 
@@ -264,3 +295,119 @@ def test_der_groups_crud_roles_and_audit(server: ApiServer) -> None:
         assert head.json()["members"] == [d["der_id"] for d in ders]
         nowhere = adms.post(base, json={"name": "h", "by": "feeder", "value": "feeder-99"})
         assert nowhere.status_code == 400 and "feeder-99" in nowhere.json()["detail"]
+
+
+def test_hosting_capacity_timeseries_and_managed_over_http_equal_the_cli(
+    servers: dict[str, ApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    feeder = "1-LV-rural1--0-sw"
+    assert main(["hosting-capacity", feeder, "--timeseries", "2016-06-21", "--json",
+                 "--no-progress", "--curtailment-share", "0.1"]) == 0  # fmt: skip
+    cli = json.loads(capsys.readouterr().out)
+    assert cli["timeseries"]["gen"]["first_step"] == JUNE_21["start_step"]
+    for server in servers.values():
+        with server.client("admin") as admin:
+            loaded = admin.post("/feeders", json={"builtin": feeder, "name": "rural-ts"})
+            assert loaded.status_code == 201, loaded.text
+        with server.client("adms") as adms:
+            base = "/feeders/rural-ts/hosting-capacity"
+            outside = adms.post(base, json={"timeseries": {"start_step": 35100, "n_steps": 96}})
+            assert outside.status_code == 422
+            assert outside.json()["detail"][0]["msg"] == (
+                "profile steps 35100..35195 are outside the profiles of feeder 'rural-ts' "
+                "(steps 0..35135)"
+            )
+            night = adms.post(
+                base, json={"timeseries": {"start_step": 96 * 172, "n_steps": 8}, "managed": {}}
+            )
+            assert night.status_code == 422
+            assert "PV profile is zero" in night.json()["detail"][0]["msg"]
+            request = {"timeseries": JUNE_21, "managed": {"curtailment_share": 0.1}}
+            accepted = adms.post(base, json=request)
+            assert accepted.status_code == 202, accepted.text
+            assert accepted.json()["request"]["timeseries"] == JUNE_21
+            body = _wait(adms, accepted.json()["run_id"], ("done", "failed"), 60)
+        assert body["status"] == "done", body
+        # the static table: one row per bus, as the command line's
+        api_rows = {row["bus"]: row for row in body["buses"]}
+        assert sorted(api_rows) == [row["bus"] for row in cli["buses"]]
+        for row in cli["buses"]:
+            for mode in ("gen", "load"):
+                got, want = api_rows[row["bus"]][f"hc_{mode}_mw"], row[f"hc_{mode}_mw"]
+                assert (got is None and want is None) or got == pytest.approx(want, abs=AGREE_MW)
+                assert api_rows[row["bus"]][f"binding_{mode}"] == row[f"binding_{mode}"]
+        # the time series and the managed capacity: in the summary
+        summary = body["summary"]
+        for mode in ("gen", "load"):
+            api_series, cli_series = summary["timeseries"][mode], cli["timeseries"][mode]
+            assert api_series["n_steps"] == cli_series["n_steps"] == 96
+            assert len(api_series["minimum"]) == len(cli_series["minimum"]) > 10
+            for got, want in zip(api_series["minimum"], cli_series["minimum"], strict=True):
+                assert (got["bus"], got["step"], got["binding"]) == (
+                    want["bus"],
+                    want["step"],
+                    want["binding"],
+                )
+                assert got["hc_min_mw"] == pytest.approx(want["hc_min_mw"], abs=AGREE_MW)
+        assert summary["managed"]["curtailment_share"] == 0.1
+        managed = summary["managed"]["buses"]
+        assert len(managed) == len(cli["managed"]["buses"])
+        for got, want in zip(managed, cli["managed"]["buses"], strict=True):
+            assert got["bus"] == want["bus"]
+            for key in ("static_hc_mw", "managed_hc_mw"):
+                assert got[key] == pytest.approx(want[key], abs=AGREE_MW)
+            assert got["managed_hc_mw"] >= got["static_hc_mw"]
+            assert got["curtailed_share"] <= 0.1 + 1e-9
+
+
+def test_cancel_hosting_capacity_queued_and_running(server: ApiServer) -> None:
+    with server.client("admin") as admin:
+        # 2,940 buses: a static study of every bus takes tens of seconds
+        loaded = admin.post("/feeders", json={"builtin": "lv-schutterwald", "name": "lv-cancel"})
+        assert loaded.status_code == 201, loaded.text
+        small_feeder = admin.post("/feeders", json={"builtin": "baran-wu-33", "name": "bw-cancel"})
+        assert small_feeder.status_code == 201, small_feeder.text
+    with server.client("adms") as adms:
+        long = adms.post("/feeders/lv-cancel/hosting-capacity", json={"mode": "gen"}).json()
+        # one study at a time: the second waits in the queue
+        waiting = adms.post("/feeders/lv-cancel/hosting-capacity", json={"mode": "gen"}).json()
+        assert waiting["status"] == "queued"
+        queued = adms.post(f"/hosting-capacity/{waiting['run_id']}/cancel")
+        assert queued.status_code == 200, queued.text
+        assert queued.json()["status"] == "cancelled"
+        # running and past its set-up: progress reports arrive
+        deadline = time.monotonic() + 30
+        while (run := adms.get(f"/hosting-capacity/{long['run_id']}").json())["progress"] < 0.06:
+            assert run["status"] in ("queued", "running") and time.monotonic() < deadline, run
+            time.sleep(0.05)
+        running = adms.post(f"/hosting-capacity/{long['run_id']}/cancel")
+        assert running.status_code == 202, running.text
+        assert running.json()["status"] == "cancelling"
+        asked = time.monotonic()
+        body = _wait(adms, long["run_id"], ("cancelled", "done", "failed"), 10)
+        assert body["status"] == "cancelled" and time.monotonic() - asked < 5, body
+        assert body["buses"] == [] and body["summary"] is None and body["progress"] < 1.0
+        # the pool skips the cancelled study: one requested after it runs next
+        small = adms.post("/feeders/bw-cancel/hosting-capacity", json={"buses": [5]}).json()
+        done = _wait(adms, small["run_id"], ("done",), 30)
+        skipped = adms.get(f"/hosting-capacity/{waiting['run_id']}").json()
+        assert skipped["status"] == "cancelled" and skipped["started_at"] is None
+        assert skipped["buses"] == []
+        finished = adms.post(f"/hosting-capacity/{done['run_id']}/cancel")
+        assert finished.status_code == 409
+        assert finished.json()["detail"] == (
+            f"hosting-capacity run '{done['run_id']}' is done; only a queued or running job "
+            f"can be cancelled"
+        )
+        again = adms.post(f"/hosting-capacity/{long['run_id']}/cancel")
+        assert again.status_code == 409 and "is cancelled" in again.json()["detail"]
+        unknown = adms.post("/hosting-capacity/no-such-run/cancel")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"detail": "hosting-capacity run 'no-such-run' not found"}
+    with server.client("viewer") as viewer:
+        assert viewer.post(f"/hosting-capacity/{long['run_id']}/cancel").status_code == 403
+    audit = _audit(server, action="hosting_capacity.cancel")
+    assert [(a["target_id"], a["before"], a["after"], a["actor"]) for a in audit] == [
+        (long["run_id"], {"status": "running"}, {"status": "cancelling"}, "test-adms"),
+        (waiting["run_id"], {"status": "queued"}, {"status": "cancelled"}, "test-adms"),
+    ]

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from gridderms.cli import main
+from gridderms.hosting import run_study, window_steps
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.hosting_capacity.ac_check import ComponentState
@@ -170,6 +171,24 @@ def test_managed_capacity_is_at_least_static_and_curtails_at_most_the_share(lv_r
         assert curtailed_share(row.managed_hc_mw, shape, hc) <= 0.05
         assert curtailed_share(row.managed_hc_mw * 1.01, shape, hc) > 0.05
         assert curtailed_share(row.static_hc_mw, shape, hc) == 0.0
+
+
+def test_run_study_on_a_window_of_steps_equals_the_same_day_by_date(lv_rural, baran) -> None:
+    # the service's form (a window of profile steps) and the command line's (a date)
+    by_window = run_study(lv_rural, buses=[3, 8], modes=("gen",), timeseries=JUNE_DAY, jobs=1)
+    by_date = run_study(lv_rural, buses=[3, 8], modes=("gen",), timeseries="2016-06-21")
+    assert by_window.timeseries["gen"].steps == JUNE_DAY
+    pd.testing.assert_frame_equal(
+        by_window.timeseries["gen"].minimum, by_date.timeseries["gen"].minimum
+    )
+    assert by_window.managed is not None and by_date.managed is not None
+    pd.testing.assert_frame_equal(by_window.managed, by_date.managed)
+    night = range(JUNE_DAY.start, JUNE_DAY.start + 8)  # no PV shape, and none asked for
+    assert run_study(lv_rural, buses=[3], timeseries=night, managed=False).managed is None
+    with pytest.raises(ValueError, match=r"steps 35100\.\.35195 are outside the profiles"):
+        window_steps(lv_rural, 35100, 96)
+    with pytest.raises(ValueError, match="feeder 'baran-wu-33' has no profiles"):
+        window_steps(baran[0], 0, 96)
 
 
 def test_cli_hosting_capacity_end_to_end(cache_dir, tmp_path, capsys) -> None:

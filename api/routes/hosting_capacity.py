@@ -1,10 +1,12 @@
-"""Hosting-capacity studies: requested as background jobs, fetched with their per-bus table."""
+"""Hosting-capacity studies: requested as background jobs, fetched with their per-bus table,
+cancelled."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
@@ -19,7 +21,7 @@ from api.schemas import (
 from gridderms.persistence.models import FeederRow, HostingCapacityRunRow
 from gridderms.persistence.repositories import feeder_by_name
 from gridderms.service import hosting_capacity as service
-from gridderms.service.jobs import run_public
+from gridderms.service.jobs import cancel_run, run_public
 
 router = APIRouter(tags=["hosting capacity"])
 
@@ -35,6 +37,10 @@ RunId = Annotated[str, Path(description="Id of a hosting-capacity run", max_leng
         400: {"description": "A bus the feeder does not have, or a de-energised one"},
         404: {"description": "Unknown feeder"},
         409: {"description": "Topology change in progress or stale expected_feeder_version"},
+        422: {
+            "description": "Invalid request, or a time-series window or managed study the "
+            "feeder cannot do (no profiles, a window outside them, no PV profile)"
+        },
     },
     openapi_extra=body_doc("HostingCapacityCreate", required=False),
 )
@@ -49,8 +55,15 @@ def request_hosting_capacity(
     ],
 ) -> Response:
     """Request a hosting-capacity study (adms): 202 + ``Location`` of the run; poll its
-    ``status`` and ``progress``, the table arrives with ``done``."""
-    run = service.request_run(session, models, principal, feeder, body)
+    ``status`` and ``progress``, the table arrives with ``done``. With ``timeseries`` (a window
+    of the feeder's profile steps) the summary also has per bus and mode the lowest capacity
+    over the window, with ``managed`` the managed capacity of a curtailable PV."""
+    try:
+        run = service.request_run(session, models, principal, feeder, body)
+    except service.StudyNotApplicableError as exc:
+        raise RequestValidationError(
+            [{"loc": ["body", "timeseries"], "msg": str(exc), "type": "study_not_applicable"}]
+        ) from None
     request.app.state.hosting_jobs.submit(run.run_id)
     public = HostingCapacityRunPublic(**run_public(run, feeder))
     return JSONResponse(
@@ -95,4 +108,25 @@ def get_hosting_capacity(
     return HostingCapacityTablePublic(
         **run_public(run, feeder.name),
         buses=[HostingCapacityBusPublic.model_validate(row) for row in rows],
+    )
+
+
+@router.post(
+    "/hosting-capacity/{run_id}/cancel",
+    response_model=HostingCapacityRunPublic,
+    responses={
+        202: {"model": HostingCapacityRunPublic, "description": "Running: stops shortly"},
+        404: {"description": "Unknown run"},
+        409: {"description": "The study has finished (the message names its status)"},
+    },
+)
+def cancel_hosting_capacity(principal: Adms, session: SessionDep, run_id: RunId) -> Response:
+    """Cancel a study (adms): a queued one is ``cancelled`` at once (200); a running one is
+    ``cancelling`` (202) and stops at its next progress report, storing no table."""
+    run, cancelled = cancel_run(session, HostingCapacityRunRow, run_id, principal)
+    feeder = session.get_one(FeederRow, run.feeder_id)
+    public = HostingCapacityRunPublic(**run_public(run, feeder.name))
+    return JSONResponse(
+        public.model_dump(mode="json"),
+        status_code=status.HTTP_200_OK if cancelled else status.HTTP_202_ACCEPTED,
     )

@@ -5,6 +5,15 @@ A job is a run row (:class:`~gridderms.persistence.models.DispatchRunRow` or
 started (``running`` with a progress from 0 to 1), then stored by its own service with its
 outcome, or ``failed`` with the error. Runs a stopped service left behind are marked failed at
 start-up.
+
+Cancellation (:func:`cancel_run`): a ``queued`` job becomes ``cancelled`` at once and is skipped
+when its turn comes (:func:`start_run` only starts a ``queued`` job); a ``running`` job becomes
+``cancelling`` and stops at its next checkpoint (:func:`set_progress`, :func:`claim_finish`),
+which reads the status from the database (any service process may have cancelled it), rolls
+back its work and stores it ``cancelled`` (:func:`finish_cancelled`). Every status change is a
+compare-and-set ``UPDATE ... WHERE status = <expected>``, so a job and a cancel racing on
+SQLite or PostgreSQL end in one consistent state: a job ends with its result or cancelled,
+never both.
 """
 
 from __future__ import annotations
@@ -15,7 +24,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridderms.persistence.models import (
@@ -24,12 +33,25 @@ from gridderms.persistence.models import (
     HostingCapacityRunRow,
     utcnow,
 )
-from gridderms.persistence.repositories import add_audit
+from gridderms.persistence.repositories import RecordNotFoundError, add_audit
 from gridderms.service.auth import Principal
+from gridderms.service.errors import ConflictError
 
 logger = logging.getLogger(__name__)
 
 RunRow = TypeVar("RunRow", DispatchRunRow, HostingCapacityRunRow)
+
+#: statuses of a job that has not finished
+ACTIVE = ("queued", "running", "cancelling")
+#: per run type: the name in messages, the audit action prefix and the audit target type
+_KINDS: dict[type[Any], tuple[str, str, str]] = {
+    DispatchRunRow: ("dispatch run", "dispatch", "dispatch_run"),
+    HostingCapacityRunRow: ("hosting-capacity run", "hosting_capacity", "hosting_capacity_run"),
+}
+
+
+class JobCancelledError(Exception):
+    """Raised at a checkpoint of a job that was cancelled while running."""
 
 
 def queue_run(
@@ -85,45 +107,191 @@ def run_public(run: DispatchRunRow | HostingCapacityRunRow, feeder_name: str) ->
     }
 
 
-def start_run(session: Session, run: DispatchRunRow | HostingCapacityRunRow) -> int:
-    """Mark ``run`` running (progress 0.05) and commit; return its primary key."""
-    run.status = "running"
-    run.started_at = utcnow()
-    run.progress = 0.05
+def start_run(session: Session, run: DispatchRunRow | HostingCapacityRunRow) -> int | None:
+    """Mark ``run`` running (progress 0.05) and commit; return its primary key, or ``None``
+    when it is no longer ``queued`` (cancelled while it waited: the job must not run)."""
+    row_type = type(run)
+    result = session.execute(
+        update(row_type)
+        .where(row_type.id == run.id, row_type.status == "queued")
+        .values(status="running", started_at=utcnow(), progress=0.05)
+    )
     session.commit()
+    session.refresh(run)
+    if not _changed(result):
+        logger.info("%s %s is %s: not started", row_type.__tablename__, run.run_id, run.status)
+        return None
     return run.id
 
 
 def set_progress(
     factory: sessionmaker[Session], row_type: type[RunRow], run_pk: int, progress: float
 ) -> None:
-    """Store a running job's progress (0..1) in its own short transaction."""
+    """Store a running job's progress (0..1) in its own short transaction; this is the job's
+    cancellation checkpoint (one ``UPDATE``).
+
+    Raises
+    ------
+    JobCancelledError
+        The job is no longer ``running`` (it was cancelled, possibly by another process).
+    """
     with factory() as session:
-        session.execute(update(row_type).where(row_type.id == run_pk).values(progress=progress))
+        result = session.execute(
+            update(row_type)
+            .where(row_type.id == run_pk, row_type.status == "running")
+            .values(progress=progress)
+        )
         session.commit()
+    if not _changed(result):
+        raise JobCancelledError(f"{row_type.__tablename__} {run_pk} was cancelled")
+
+
+def check_cancelled(factory: sessionmaker[Session], row_type: type[RunRow], run_pk: int) -> None:
+    """A checkpoint without progress: one small query of the job's status.
+
+    Raises
+    ------
+    JobCancelledError
+        The job is no longer ``running``.
+    """
+    with factory() as session:
+        current = session.scalar(select(row_type.status).where(row_type.id == run_pk))
+    if current != "running":
+        raise JobCancelledError(f"{row_type.__tablename__} {run_pk} is {current}")
+
+
+def claim_finish(session: Session, row_type: type[RunRow], run_pk: int) -> None:
+    """The last checkpoint, in the transaction that stores the job's result: lock the run row
+    while it is still ``running`` (a cancel arriving now waits for the commit, then finds the
+    job finished). Call before writing the result; the caller commits.
+
+    Raises
+    ------
+    JobCancelledError
+        The job was cancelled (the caller rolls back: :func:`finish_cancelled`).
+    """
+    result = session.execute(
+        update(row_type)
+        .where(row_type.id == run_pk, row_type.status == "running")
+        .values(progress=row_type.progress)
+    )
+    if not _changed(result):
+        raise JobCancelledError(f"{row_type.__tablename__} {run_pk} was cancelled")
+
+
+def finish_cancelled(session: Session, row_type: type[RunRow], run_pk: int) -> str:
+    """Roll back the job's work and store it ``cancelled``; return the status."""
+    session.rollback()
+    session.execute(
+        update(row_type)
+        .where(row_type.id == run_pk, row_type.status == "cancelling")
+        .values(status="cancelled", finished_at=utcnow())
+    )
+    session.commit()
+    status = session.scalar(select(row_type.status).where(row_type.id == run_pk))
+    logger.info("%s %s stopped: %s", row_type.__tablename__, run_pk, status)
+    return str(status)
+
+
+def cancel_run(
+    session: Session, row_type: type[RunRow], run_id: str, actor: Principal
+) -> tuple[RunRow, bool]:
+    """Cancel job ``run_id`` (audited with the status before and after); return the run and
+    whether it is cancelled already (``False``: a running job that stops at its next
+    checkpoint).
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown run.
+    ConflictError
+        The job has finished.
+    """
+    label, prefix, target_type = _KINDS[row_type]
+    for _ in range(10):  # the job may change status between the read and the update
+        run = session.scalars(
+            select(row_type)
+            .where(row_type.run_id == run_id)
+            .execution_options(populate_existing=True)
+        ).one_or_none()
+        if run is None:
+            raise RecordNotFoundError(label, run_id)
+        before = run.status
+        if before not in ACTIVE:
+            raise ConflictError(
+                f"{label} '{run_id}' is {before}; only a queued or running job can be cancelled"
+            )
+        values: dict[str, Any] = {"status": "cancelled" if before == "queued" else "cancelling"}
+        if values["status"] == "cancelled":
+            values["finished_at"] = utcnow()
+        result = session.execute(
+            update(row_type)
+            .where(row_type.id == run.id, row_type.status == before)
+            .values(**values)
+        )
+        if not _changed(result):
+            session.rollback()
+            continue
+        add_audit(
+            session,
+            actor=actor.name,
+            role=actor.role,
+            action=f"{prefix}.cancel",
+            target_type=target_type,
+            target_id=run_id,
+            before={"status": before},
+            after={"status": values["status"]},
+        )
+        session.commit()
+        session.refresh(run)
+        return run, run.status == "cancelled"
+    raise ConflictError(f"{label} '{run_id}' keeps changing status; retry the cancel")
+
+
+def _count(result: Any) -> int:
+    """Rows an ``UPDATE`` matched."""
+    return int(result.rowcount or 0)
+
+
+def _changed(result: Any) -> bool:
+    """Whether an ``UPDATE`` matched a row."""
+    return _count(result) > 0
 
 
 def fail_run(session: Session, row_type: type[RunRow], run_pk: int, exc: Exception) -> str:
-    """Roll back the job's work and store it ``failed`` with the error; return the status."""
+    """Roll back the job's work and store it ``failed`` with the error (``cancelled`` when it
+    was being cancelled); return the status."""
+    if isinstance(exc, JobCancelledError):
+        return finish_cancelled(session, row_type, run_pk)
     logger.error("%s %s failed: %s", row_type.__tablename__, run_pk, exc, exc_info=exc)
     session.rollback()
-    run = session.get_one(row_type, run_pk)
-    run.status = "failed"
-    run.error = f"{type(exc).__name__}: {exc}"
-    run.finished_at = utcnow()
+    result = session.execute(
+        update(row_type)
+        .where(row_type.id == run_pk, row_type.status == "running")
+        .values(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
+    )
+    if not _changed(result):
+        return finish_cancelled(session, row_type, run_pk)
     session.commit()
-    return run.status
+    return "failed"
 
 
 def fail_interrupted(session: Session, row_type: type[RunRow]) -> int:
-    """Mark runs left ``queued``/``running`` by a stopped service as failed; return how many."""
-    result = session.execute(
+    """Mark runs left ``queued``/``running`` by a stopped service as failed (``cancelling`` ones
+    as ``cancelled``: their cancel is done); return how many."""
+    now = utcnow()
+    failed = session.execute(
         update(row_type)
         .where(row_type.status.in_(("queued", "running")))
-        .values(status="failed", error="interrupted by a service restart", finished_at=utcnow())
+        .values(status="failed", error="interrupted by a service restart", finished_at=now)
+    )
+    cancelled = session.execute(
+        update(row_type)
+        .where(row_type.status == "cancelling")
+        .values(status="cancelled", finished_at=now)
     )
     session.commit()
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return _count(failed) + _count(cancelled)
 
 
 class JobPool:
