@@ -23,6 +23,7 @@ from api.body import add_body_schemas
 from api.metrics import Metrics
 from api.routes import (
     admin,
+    alarms,
     der_groups,
     ders,
     dispatch,
@@ -33,6 +34,7 @@ from api.routes import (
 )
 from gridderms.persistence.database import display_url, make_engine, session_factory
 from gridderms.persistence.migrate import check_migrated
+from gridderms.service.auth import PrincipalCache
 from gridderms.service.dispatch import DispatchJobs, fail_interrupted_runs
 from gridderms.service.errors import ConflictError, InvalidRequestError, NotFoundError
 from gridderms.service.feeders import FeederModels
@@ -66,6 +68,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             app.state.models,
             settings.operating_limits(),
             settings.dispatch_workers,
+            settings.telemetry_max_age_s,
         )
         app.state.hosting_jobs = HostingCapacityJobs(
             app.state.sessions, app.state.models, settings.operating_limits()
@@ -107,6 +110,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
+    app.state.principals = PrincipalCache(settings.auth_cache_s)
     for module in (
         system,
         feeders,
@@ -115,6 +119,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         telemetry,
         dispatch,
         hosting_capacity,
+        alarms,
         admin,
     ):
         app.include_router(module.router, prefix=API_PREFIX)

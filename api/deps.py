@@ -68,8 +68,12 @@ def get_principal(
             "missing API key: send X-API-Key or Authorization: Bearer",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with request.app.state.sessions() as session:
-        principal = authenticate(session, key)
+
+    def load() -> Principal | None:
+        with request.app.state.sessions() as session:
+            return authenticate(session, key)
+
+    principal = request.app.state.principals.get(key, load)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,

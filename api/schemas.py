@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from gridderms.service.dispatch import DispatchSpec
 from gridderms.service.hosting_capacity import HostingCapacitySpec
@@ -194,6 +194,122 @@ class DerPublic(Public):
     record: dict[str, Any]
 
 
+class ReactiveCapabilitySet(BaseModel):
+    """Reactive capability: apparent-power rating [MVA], minimum power factor, IEEE 1547-2018
+    category."""
+
+    model_config = STRICT
+
+    s_rated_mva: float = Field(gt=0, le=1e4)
+    pf_min: float = Field(gt=0, le=1)
+    ieee1547_category: Literal["A", "B"]
+
+
+class DerCapabilityUpdate(BaseModel):
+    """New ratings of a DER: only the fields of its type (400 naming any other). The DER is
+    re-validated as a whole, e.g. ``p_available_mw`` may not exceed a lowered
+    ``p_nameplate_mw``."""
+
+    model_config = STRICT
+
+    p_nameplate_mw: float | None = Field(default=None, gt=0, le=1e4)
+    curtailable: bool | None = None
+    p_charge_max_mw: float | None = Field(default=None, ge=0, le=1e4)
+    p_discharge_max_mw: float | None = Field(default=None, ge=0, le=1e4)
+    e_capacity_mwh: float | None = Field(default=None, gt=0, le=1e5)
+    soc_min_percent: float | None = Field(default=None, ge=0, le=100)
+    soc_max_percent: float | None = Field(default=None, ge=0, le=100)
+    charge_efficiency: float | None = Field(default=None, gt=0, le=1)
+    discharge_efficiency: float | None = Field(default=None, gt=0, le=1)
+    p_max_mw: float | None = Field(default=None, ge=0, le=1e4)
+    p_min_mw: float | None = Field(default=None, ge=0, le=1e4)
+    reactive: ReactiveCapabilitySet | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> DerCapabilityUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give at least one capability field")
+        return self
+
+
+class DerAvailabilityUpdate(BaseModel):
+    """What a DER can do now: ``available`` or ``offline`` (a locked-out DER is the
+    operator's: 409) and the current fields of its type (400 naming any other)."""
+
+    model_config = STRICT
+
+    status: Literal["available", "offline"] | None = None
+    p_available_mw: float | None = Field(default=None, ge=0, le=1e4)
+    soc_initial_percent: float | None = Field(default=None, ge=0, le=100)
+    energy_need_mwh: float | None = Field(default=None, ge=0, le=1e4)
+    arrival: AwareDatetime | None = Field(default=None, strict=False)
+    departure: AwareDatetime | None = Field(default=None, strict=False)
+    p_baseline_mw: float | None = Field(default=None, ge=-1e4, le=1e4)
+    window_start: AwareDatetime | None = Field(default=None, strict=False)
+    window_end: AwareDatetime | None = Field(default=None, strict=False)
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> DerAvailabilityUpdate:
+        if not self.model_fields_set:
+            raise ValueError("give the status or at least one availability field")
+        return self
+
+
+class DerCapabilityPublic(Public):
+    """A DER's ratings: the capability fields of its type and its reactive capability."""
+
+    der_id: str
+    der_type: str
+    capability: dict[str, Any]
+
+
+class DerAvailabilityPublic(Public):
+    """A DER's status and what it can do now."""
+
+    der_id: str
+    der_type: str
+    status: str
+    availability: dict[str, Any]
+
+
+# -- alarms and commands --------------------------------------------------------------------
+
+
+class AlarmPublic(Public):
+    """An alarm of a feeder (``der_id`` null) or of a DER; ``active`` until its condition
+    ends."""
+
+    alarm_id: int
+    feeder: str
+    der_id: str | None
+    kind: str
+    severity: Literal["info", "warning", "major", "critical"]
+    message: str
+    details: dict[str, Any] | None
+    active: bool
+    raised_at: datetime
+    cleared_at: datetime | None
+    acknowledged_by: str | None
+    acknowledged_at: datetime | None
+
+
+class CommandPublic(Public):
+    """A command to a DER queued for the SCADA bridge (``payload`` in [MW]/[MVAr])."""
+
+    command_id: int
+    feeder: str
+    der_id: str | None
+    schedule_id: int | None
+    kind: Literal["schedule", "setpoint", "setpoint_release"]
+    payload: dict[str, Any]
+    status: Literal["pending", "sent", "acknowledged", "failed", "superseded", "cancelled"]
+    requested_by: str
+    created_at: datetime
+    sent_at: datetime | None
+    acknowledged_at: datetime | None
+    error: str | None
+
+
 # -- telemetry ------------------------------------------------------------------------------
 
 
@@ -278,7 +394,9 @@ class DispatchRunPublic(Public):
     run_id: str
     feeder: str
     feeder_version: int
-    status: Literal["queued", "running", "optimal", "infeasible", "failed"]
+    status: Literal[
+        "queued", "running", "cancelling", "optimal", "infeasible", "failed", "cancelled"
+    ]
     progress: float
     request: dict[str, Any]
     summary: dict[str, Any] | None
@@ -411,7 +529,7 @@ class HostingCapacityRunPublic(Public):
     run_id: str
     feeder: str
     feeder_version: int
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["queued", "running", "cancelling", "done", "failed", "cancelled"]
     progress: float
     request: dict[str, Any]
     summary: dict[str, Any] | None

@@ -87,7 +87,9 @@ def demo_setup(settings: ServiceSettings, host: str, port: int) -> None:
                 ' "vm_min_pu": 0.9, "vm_max_pu": 1.1, "max_loading_percent": 200.0}'
             )
             run, _ = request_run(session, models, SYSTEM, DEMO_FEEDER, spec, 0)
-        status = execute_run(factory, models, run.run_id, settings.operating_limits())
+        status = execute_run(
+            factory, models, run.run_id, settings.operating_limits(), settings.telemetry_max_age_s
+        )
         with factory() as session:
             import secrets
 

@@ -6,6 +6,7 @@ metrics, readiness, and no secret in the logs."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -137,19 +138,64 @@ STATE_CHANGING: list[tuple[str, str, tuple[str, ...], object]] = [
     ("POST", "/feeders/roles/ders/sgen-0/lockout", ("operator",), None),
     ("POST", "/feeders/roles/ders/sgen-0/release", ("operator",), None),
     ("PUT", "/feeders/roles/ders/sgen-0/override", ("operator",), {"p_mw": 0.0}),
+    ("PUT", "/feeders/roles/ders/sgen-0/capability", ("adms",), {"p_nameplate_mw": 1.0}),
+    ("PUT", "/feeders/roles/ders/sgen-0/availability", ("operator", "adms"), {"status": "offline"}),
+    ("POST", "/alarms/1/acknowledge", ("operator",), None),
     ("DELETE", "/feeders/roles/ders/sgen-0/override", ("operator",), None),
     ("POST", "/feeders/roles/telemetry", ("adms",), {"measurements": []}),
     ("POST", "/feeders/roles/dispatch-runs", ("adms",), FEASIBLE),
+    ("POST", "/dispatch-runs/00000000-0000-0000-0000-000000000000/cancel", ("adms",), None),
     ("POST", "/feeders/roles/schedules/1/approve", ("operator",), None),
     ("POST", "/feeders/roles/schedules/1/reject", ("operator",), None),
     ("POST", "/feeders/upload?name=x&format=pandapower-json", (), {}),
     ("POST", "/feeders/roles/hosting-capacity", ("adms",), {}),
+    ("POST", "/hosting-capacity/00000000-0000-0000-0000-000000000000/cancel", ("adms",), None),
     ("POST", "/feeders/roles/der-groups", ("adms",), {"name": "g", "by": "type", "value": "pv"}),
     ("PUT", "/feeders/roles/der-groups/g", ("adms",), {"by": "type", "value": "pv"}),
     ("DELETE", "/feeders/roles/der-groups/g", ("adms",), None),
     ("POST", "/keys", (), {"name": "k", "role": "viewer"}),
     ("DELETE", "/keys/test-viewer", (), None),
 ]
+
+
+def test_role_matrix_covers_every_state_changing_operation(server: ApiServer) -> None:
+    with httpx.Client(base_url=server.base + "/api/v1") as client:
+        spec = client.get("/openapi.json").json()
+    operations = {
+        (method.upper(), path.removeprefix("/api/v1"))
+        for path, item in spec["paths"].items()
+        for method in item
+        if method in ("post", "put", "patch", "delete")
+    }
+
+    def template(path: str) -> str:
+        parts = path.split("?")[0].split("/")
+        known = {
+            "feeders",
+            "ders",
+            "switches",
+            "der-groups",
+            "schedules",
+            "keys",
+            "alarms",
+            "dispatch-runs",
+            "hosting-capacity",
+        }
+        out = []
+        for i, part in enumerate(parts):
+            previous = parts[i - 1] if i else ""
+            out.append("{}" if previous in known and part not in ("upload",) else part)
+        return "/".join(out)
+
+    #: POSTs that compute and store nothing (open to viewers)
+    read_only = {("POST", "/feeders/{}/powerflow")}
+    covered = {(method, template(path)) for method, path, _, _ in STATE_CHANGING} | read_only
+    missing = {
+        (method, path)
+        for method, path in operations
+        if (method, re.sub(r"\{[^}]+\}", "{}", path)) not in covered
+    }
+    assert not missing, f"state-changing operations without a role-matrix row: {missing}"
 
 
 def test_role_matrix_for_every_state_changing_route(server: ApiServer) -> None:
@@ -332,6 +378,64 @@ def test_long_dispatch_is_a_job_and_infeasible_runs_are_diagnosed(server: ApiSer
         diagnosis = adms.get(f"{location}/diagnosis").json()["diagnosis"]
         assert diagnosis and {d["limit"] for d in diagnosis} >= {"thermal"}
         assert adms.get(f"{location}/schedule").status_code == 404
+
+
+def _wait(client: httpx.Client, path: str, statuses: tuple[str, ...], within_s: float) -> dict:
+    """Poll ``path`` until its status is one of ``statuses`` (fail after ``within_s``)."""
+    deadline = time.monotonic() + within_s
+    while (run := client.get(path).json())["status"] not in statuses:
+        assert time.monotonic() < deadline, (statuses, run)
+        time.sleep(0.05)
+    return dict(run)
+
+
+def test_cancel_dispatch_jobs_queued_and_running(server: ApiServer) -> None:
+    name = "cancel"
+    _load(server, name)
+    long_run = {**FEASIBLE, "horizon_h": 24.0, "execution": "job"}
+    with server.client("adms") as adms, server.client("viewer") as viewer:
+        # one dispatch worker (the default): the second job waits in the queue
+        first = adms.post(f"/feeders/{name}/dispatch-runs", json=long_run).json()
+        second = adms.post(f"/feeders/{name}/dispatch-runs", json=long_run).json()
+        assert second["status"] == "queued"
+        refused = viewer.post(f"/dispatch-runs/{second['run_id']}/cancel")
+        assert refused.status_code == 403
+        queued = adms.post(f"/dispatch-runs/{second['run_id']}/cancel")
+        assert queued.status_code == 200, queued.text
+        assert queued.json()["status"] == "cancelled" and queued.json()["finished_at"]
+        path = f"/dispatch-runs/{first['run_id']}"
+        _wait(adms, path, ("running",), 30)
+        running = adms.post(f"{path}/cancel")
+        assert running.status_code == 202, running.text
+        assert running.json()["status"] == "cancelling"
+        # stops at the checkpoint after the solve: nothing stored
+        run = _wait(adms, path, ("cancelled", "optimal", "infeasible", "failed"), 30)
+        assert run["status"] == "cancelled" and run["summary"] is None, run
+        assert adms.get(f"{path}/schedule").status_code == 404
+        # the cancelled queued job never runs: a job queued after it finishes first
+        third = adms.post(f"/feeders/{name}/dispatch-runs", json={**FEASIBLE, "execution": "job"})
+        assert third.status_code == 202, third.text
+        done = _wait(adms, f"/dispatch-runs/{third.json()['run_id']}", ("optimal",), 30)
+        skipped = adms.get(f"/dispatch-runs/{second['run_id']}").json()
+        assert skipped["status"] == "cancelled" and skipped["started_at"] is None
+        finished = adms.post(f"/dispatch-runs/{done['run_id']}/cancel")
+        assert finished.status_code == 409
+        assert finished.json()["detail"] == (
+            f"dispatch run '{done['run_id']}' is optimal; only a queued or running job can be "
+            f"cancelled"
+        )
+        again = adms.post(f"{path}/cancel")
+        assert again.status_code == 409 and "is cancelled" in again.json()["detail"]
+        unknown = adms.post("/dispatch-runs/no-such-run/cancel")
+        assert unknown.status_code == 404
+        assert unknown.json() == {"detail": "dispatch run 'no-such-run' not found"}
+        audit = adms.get("/audit", params={"action": "dispatch.cancel", "limit": 10}).json()
+        trail = {(a["target_id"], a["before"]["status"], a["after"]["status"]) for a in audit}
+        assert trail == {
+            (second["run_id"], "queued", "cancelled"),
+            (first["run_id"], "running", "cancelling"),
+        }
+        assert {a["actor"] for a in audit} == {"test-adms"}
 
 
 def test_health_readiness_metrics_and_openapi(server: ApiServer) -> None:

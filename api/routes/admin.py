@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from sqlalchemy import select
 
 from api.body import body_doc, json_body
@@ -67,7 +67,13 @@ def create_key(
     "/keys/{name}", response_model=ApiKeyPublic, responses={404: {"description": "Unknown key"}}
 )
 def revoke_key(
-    principal: Admin, session: SessionDep, name: Annotated[str, Path(max_length=200)]
+    principal: Admin,
+    request: Request,
+    session: SessionDep,
+    name: Annotated[str, Path(max_length=200)],
 ) -> ApiKeyPublic:
-    """Revoke an API key."""
-    return ApiKeyPublic.model_validate(auth.revoke_key(session, principal, name))
+    """Revoke an API key (at once in this process; other service processes stop accepting it
+    within ``GRIDDERMS_AUTH_CACHE_S``)."""
+    revoked = auth.revoke_key(session, principal, name)
+    request.app.state.principals.clear()
+    return ApiKeyPublic.model_validate(revoked)

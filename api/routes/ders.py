@@ -7,8 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response, status
 
 from api.body import body_doc, der_record_body, json_body
-from api.deps import Adms, ModelsDep, Operator, SessionDep, Viewer
-from api.schemas import DerPublic, OverrideSet
+from api.deps import Adms, ModelsDep, Operator, OperatorOrAdms, SessionDep, Viewer
+from api.schemas import (
+    DerAvailabilityPublic,
+    DerAvailabilityUpdate,
+    DerCapabilityPublic,
+    DerCapabilityUpdate,
+    DerPublic,
+    OverrideSet,
+)
 from gridderms.ders import DerRecord
 from gridderms.persistence.repositories import der_by_id, feeder_by_name
 from gridderms.service import ders as service
@@ -130,3 +137,82 @@ def clear_override(
 ) -> DerPublic:
     """Give the DER back to the optimiser (operator)."""
     return _public(service.set_override(session, principal, feeder, der_id, None))
+
+
+@router.get(
+    "/feeders/{feeder}/ders/{der_id}/capability",
+    response_model=DerCapabilityPublic,
+    responses=_NOT_FOUND,
+)
+def get_capability(
+    _: Viewer, session: SessionDep, feeder: FeederName, der_id: DerId
+) -> DerCapabilityPublic:
+    """The DER's ratings [MW], [MWh], [MVA] and reactive capability."""
+    row = der_by_id(session, feeder_by_name(session, feeder), der_id)
+    return DerCapabilityPublic(**service.capability_of(row))
+
+
+@router.put(
+    "/feeders/{feeder}/ders/{der_id}/capability",
+    response_model=DerCapabilityPublic,
+    responses={
+        **_NOT_FOUND,
+        400: {
+            "description": "A field its type does not have, or a "
+            "record that fails validation (named)"
+        },
+    },
+    openapi_extra=body_doc("DerCapabilityUpdate"),
+)
+def set_capability(
+    principal: Adms,
+    session: SessionDep,
+    feeder: FeederName,
+    der_id: DerId,
+    body: Annotated[DerCapabilityUpdate, Depends(json_body(DerCapabilityUpdate))],
+) -> DerCapabilityPublic:
+    """Change the DER's ratings (adms): only the given fields; the DER is re-validated."""
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    row = service.set_capability(session, principal, feeder, der_id, changes)
+    return DerCapabilityPublic(**service.capability_of(row))
+
+
+@router.get(
+    "/feeders/{feeder}/ders/{der_id}/availability",
+    response_model=DerAvailabilityPublic,
+    responses=_NOT_FOUND,
+)
+def get_availability(
+    _: Viewer, session: SessionDep, feeder: FeederName, der_id: DerId
+) -> DerAvailabilityPublic:
+    """The DER's status and what it can do now."""
+    row = der_by_id(session, feeder_by_name(session, feeder), der_id)
+    return DerAvailabilityPublic(**service.availability_of(row))
+
+
+@router.put(
+    "/feeders/{feeder}/ders/{der_id}/availability",
+    response_model=DerAvailabilityPublic,
+    responses={
+        **_NOT_FOUND,
+        400: {
+            "description": "A field its type does not have, or a record that fails "
+            "validation (named)"
+        },
+        409: {"description": "The DER is locked out by an operator"},
+    },
+    openapi_extra=body_doc("DerAvailabilityUpdate"),
+)
+def set_availability(
+    principal: OperatorOrAdms,
+    session: SessionDep,
+    feeder: FeederName,
+    der_id: DerId,
+    body: Annotated[DerAvailabilityUpdate, Depends(json_body(DerAvailabilityUpdate))],
+) -> DerAvailabilityPublic:
+    """Declare the DER available or offline and/or what it can do now (operator, adms);
+    taking it offline cancels its pending commands."""
+    changes = body.model_dump(mode="json", exclude_unset=True)
+    status_ = changes.pop("status", None)
+    row = service.set_availability(session, principal, feeder, der_id, status_, changes)
+    return DerAvailabilityPublic(**service.availability_of(row))

@@ -32,7 +32,7 @@ from gridderms.persistence.repositories import (
     schedule_points,
 )
 from gridderms.service import dispatch as service
-from gridderms.service.jobs import run_public
+from gridderms.service.jobs import cancel_run, run_public
 
 router = APIRouter(tags=["dispatch"])
 
@@ -60,7 +60,9 @@ def _schedule_public(session: Session, schedule: ScheduleRow) -> SchedulePublic:
         created_at=schedule.created_at,
         activated_at=schedule.activated_at,
         decided_by=schedule.decided_by,
-        points=[SchedulePointPublic.model_validate(p) for p in schedule_points(session, schedule)],
+        points=[
+            SchedulePointPublic.model_construct(**p) for p in schedule_points(session, schedule)
+        ],
     )
 
 
@@ -126,6 +128,26 @@ def list_runs(_: Viewer, session: SessionDep, feeder: FeederName) -> list[Dispat
 def get_run(_: Viewer, session: SessionDep, run_id: RunId) -> DispatchRunPublic:
     """Status, progress, request and AC-verified summary of a run."""
     return _run_public(session, run_by_id(session, run_id))
+
+
+@router.post(
+    "/dispatch-runs/{run_id}/cancel",
+    response_model=DispatchRunPublic,
+    responses={
+        202: {"model": DispatchRunPublic, "description": "Running: stops shortly"},
+        404: {"description": "Unknown run"},
+        409: {"description": "The run has finished (the message names its status)"},
+    },
+)
+def cancel_dispatch(principal: Adms, session: SessionDep, run_id: RunId) -> Response:
+    """Cancel a dispatch run (adms): a queued one is ``cancelled`` at once (200); a running one
+    is ``cancelling`` (202) and stops at its next checkpoint (before or after the solve),
+    storing no schedule."""
+    run, cancelled = cancel_run(session, DispatchRunRow, run_id, principal)
+    return JSONResponse(
+        _run_public(session, run).model_dump(mode="json"),
+        status_code=status.HTTP_200_OK if cancelled else status.HTTP_202_ACCEPTED,
+    )
 
 
 @router.get(

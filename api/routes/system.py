@@ -10,6 +10,7 @@ from api.schemas import HealthPublic, ReadinessPublic
 from gridderms.persistence.database import display_url
 from gridderms.persistence.migrate import current_revision, head_revision
 from gridderms.persistence.models import DispatchRunRow, FeederRow
+from gridderms.service.alarms import active_counts
 
 router = APIRouter(tags=["system"])
 
@@ -64,10 +65,15 @@ def metrics(request: Request) -> PlainTextResponse:
         runs = session.execute(
             select(DispatchRunRow.status, func.count()).group_by(DispatchRunRow.status)
         ).all()
+        alarms = active_counts(session)
     gauges["gridderms_feeders_loaded"] = ("Feeders loaded in the service.", {(): float(feeders)})
     gauges["gridderms_dispatch_runs"] = (
         "Dispatch runs by status.",
         {(("status", str(s)),): float(n) for s, n in runs},
+    )
+    gauges["gridderms_active_alarms"] = (
+        "Active (not cleared) alarms by feeder and severity.",
+        {(("feeder", f), ("severity", sev)): float(n) for (f, sev), n in alarms.items()},
     )
     text = request.app.state.metrics.render(gauges)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

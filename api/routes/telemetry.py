@@ -26,18 +26,24 @@ FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_leng
     "/feeders/{feeder}/telemetry",
     response_model=TelemetryAcceptedPublic,
     status_code=status.HTTP_201_CREATED,
-    responses={404: {"description": "Unknown feeder or DER"}},
+    responses={
+        400: {"description": "A measurement time stamped in the future"},
+        404: {"description": "Unknown feeder or DER"},
+    },
     openapi_extra=body_doc("TelemetryBatchCreate"),
 )
 def ingest(
     principal: Adms,
     session: SessionDep,
+    settings: SettingsDep,
     feeder: FeederName,
     body: Annotated[TelemetryBatchCreate, Depends(json_body(TelemetryBatchCreate))],
 ) -> TelemetryAcceptedPublic:
-    """Store DER and feeder-head measurements (all or none)."""
+    """Store DER and feeder-head measurements (all or none); a good voltage outside the
+    service's band raises a ``voltage_out_of_band`` alarm, one inside clears it."""
     measurements = [service.Measurement(**m.model_dump()) for m in body.measurements]
-    count = service.ingest(session, principal, feeder, measurements)
+    band = (settings.vm_min_pu, settings.vm_max_pu)
+    count = service.ingest(session, principal, feeder, measurements, band)
     return TelemetryAcceptedPublic(feeder=feeder, accepted=count)
 
 

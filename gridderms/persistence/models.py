@@ -182,8 +182,10 @@ class TelemetryRow(Base):
 class DispatchRunRow(Base):
     """One dispatch request and its outcome.
 
-    ``status``: ``queued``, ``running``, ``optimal``, ``infeasible`` or ``failed``;
-    ``progress`` in [0, 1]; ``summary`` is :meth:`DispatchResult.summary` (AC verification),
+    ``status``: ``queued``, ``running``, ``cancelling`` (asked to stop at its next
+    checkpoint), then ``optimal``, ``infeasible``, ``failed`` or ``cancelled``;
+    ``progress`` in [0, 1]; ``summary`` is :meth:`DispatchResult.summary` (AC verification)
+    with the telemetry the run started from,
     ``diagnosis`` the limits that must give when infeasible.
     """
 
@@ -271,9 +273,16 @@ class EnvelopeRow(Base):
 
 
 class CommandRow(Base):
-    """A command sent (or to be sent) to a DER or to SCADA."""
+    """A command to a DER (or to SCADA), queued by the service for the SCADA bridge.
+
+    ``kind``: ``schedule`` (the DER's set-points of an activated schedule), ``setpoint`` (an
+    operator override) or ``setpoint_release``; ``status``: ``pending``, ``sent``,
+    ``acknowledged``, ``failed``, ``superseded`` (a newer command replaced it before it was
+    sent) or ``cancelled`` (the DER was locked out or removed).
+    """
 
     __tablename__ = "commands"
+    __table_args__ = (Index("ix_commands_feeder_status_der", "feeder_id", "status", "der_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     feeder_id: Mapped[int] = mapped_column(ForeignKey("feeders.id", ondelete="CASCADE"), index=True)
@@ -284,14 +293,23 @@ class CommandRow(Base):
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     status: Mapped[str] = mapped_column(String(20))
+    requested_by: Mapped[str] = mapped_column(String(200), server_default="system")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class AlarmRow(Base):
-    """An alarm raised on a feeder or a DER."""
+    """An alarm raised on a feeder or a DER (``der_id`` null: the feeder itself).
+
+    At most one alarm of a ``kind`` is active (``cleared_at`` null) per feeder and DER: a
+    condition that persists updates it, a condition that ends clears it. An operator
+    acknowledges it (``acknowledged_by``/``acknowledged_at``) whether it is active or not.
+    """
 
     __tablename__ = "alarms"
+    __table_args__ = (Index("ix_alarms_feeder_kind_der", "feeder_id", "kind", "der_id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     feeder_id: Mapped[int] = mapped_column(ForeignKey("feeders.id", ondelete="CASCADE"), index=True)
@@ -299,9 +317,11 @@ class AlarmRow(Base):
     severity: Mapped[str] = mapped_column(String(20))
     kind: Mapped[str] = mapped_column(String(60))
     message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
     acknowledged_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class AuditRow(Base):
@@ -337,7 +357,8 @@ class ApiKeyRow(Base):
 
 
 class FeederFileRow(Base):
-    """The file an uploaded feeder was loaded from (pandapower JSON or MATPOWER text), so its
+    """The file an uploaded feeder was loaded from (pandapower JSON or MATPOWER ``.m`` text
+    as it is; a binary MATPOWER ``.mat``, format ``matpower-mat``, base64-encoded), so its
     model can be rebuilt by any service instance."""
 
     __tablename__ = "feeder_files"

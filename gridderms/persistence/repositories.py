@@ -102,15 +102,28 @@ def active_schedule(session: Session, feeder: FeederRow) -> ScheduleRow | None:
     ).one_or_none()
 
 
-def schedule_points(session: Session, schedule: ScheduleRow) -> list[SchedulePointRow]:
-    """Points of ``schedule`` by DER (registration order of the write) and period."""
-    return list(
-        session.scalars(
-            select(SchedulePointRow)
-            .where(SchedulePointRow.schedule_id == schedule.id)
-            .order_by(SchedulePointRow.id)
-        )
+SCHEDULE_POINT_COLUMNS = (
+    "der_id",
+    "period",
+    "p_mw",
+    "q_mvar",
+    "p_available_mw",
+    "curtailed_mw",
+    "mode",
+)
+
+
+def schedule_points(session: Session, schedule: ScheduleRow) -> list[dict[str, Any]]:
+    """Points of ``schedule`` by DER (registration order of the write) and period, as
+    mappings of :data:`SCHEDULE_POINT_COLUMNS` (plain rows: no ORM objects for what is only
+    read)."""
+    columns = [getattr(SchedulePointRow, name) for name in SCHEDULE_POINT_COLUMNS]
+    query = (
+        select(*columns)
+        .where(SchedulePointRow.schedule_id == schedule.id)
+        .order_by(SchedulePointRow.id)
     )
+    return [dict(row._mapping) for row in session.execute(query)]
 
 
 def schedule_envelopes(session: Session, schedule: ScheduleRow) -> list[EnvelopeRow]:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from gridderms.ders import DerError, DerRecord, der_to_json_dict, ders_from_json
 from gridderms.persistence.models import DerRow, FeederRow
 from gridderms.persistence.repositories import add_audit, der_by_id, ders_of, feeder_by_name
+from gridderms.service import commands
 from gridderms.service.auth import Principal
 from gridderms.service.errors import ConflictError, InvalidRequestError
 from gridderms.service.feeders import FeederModels
@@ -146,6 +147,7 @@ def delete(session: Session, actor: Principal, feeder_name: str, der_id: str) ->
     row = der_by_id(session, feeder, der_id)
     before = public(row)
     session.delete(row)
+    commands.cancel_pending(session, feeder.id, der_id, "DER removed from the registry")
     _audit(session, actor, "der.delete", feeder, der_id, before, None)
     session.commit()
 
@@ -164,6 +166,8 @@ def set_status(
         raise InvalidRequestError(str(exc)) from None
     row.status = status
     row.record = der_to_json_dict(record)
+    if locked_out:
+        commands.cancel_pending(session, feeder.id, der_id, "DER locked out by an operator")
     action = "der.lockout" if locked_out else "der.release"
     _audit(session, actor, action, feeder, der_id, before, public(row))
     session.commit()
@@ -184,8 +188,143 @@ def set_override(
         raise InvalidRequestError(f"override of DER '{der_id}' must be finite")
     before = public(row)
     row.override_p_mw, row.override_q_mvar = setpoint if setpoint else (None, None)
+    commands.queue_setpoint(session, feeder.id, der_id, setpoint, actor.name)
     action = "der.override" if setpoint else "der.override_clear"
     _audit(session, actor, action, feeder, der_id, before, public(row))
+    session.commit()
+    return row
+
+
+#: fields of each DER type an asset owner may change: its ratings (``reactive`` for every type)
+CAPABILITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "pv": ("p_nameplate_mw", "curtailable"),
+    "battery": (
+        "p_charge_max_mw",
+        "p_discharge_max_mw",
+        "e_capacity_mwh",
+        "soc_min_percent",
+        "soc_max_percent",
+        "charge_efficiency",
+        "discharge_efficiency",
+    ),
+    "ev_charger": ("p_max_mw",),
+    "flexible_load": ("p_min_mw", "p_max_mw"),
+    "generator": ("p_max_mw", "curtailable"),
+}
+#: fields of each DER type that say what it can do now
+AVAILABILITY_FIELDS: dict[str, tuple[str, ...]] = {
+    "pv": ("p_available_mw",),
+    "battery": ("soc_initial_percent",),
+    "ev_charger": ("energy_need_mwh", "arrival", "departure"),
+    "flexible_load": ("p_baseline_mw", "window_start", "window_end"),
+    "generator": ("p_available_mw",),
+}
+
+
+def capability_of(row: DerRow) -> dict[str, Any]:
+    """The capability view of a DER: its ratings and reactive capability."""
+    fields = (*CAPABILITY_FIELDS[row.der_type], "reactive")
+    return {
+        "der_id": row.der_id,
+        "der_type": row.der_type,
+        "capability": {name: row.record[name] for name in fields if name in row.record},
+    }
+
+
+def availability_of(row: DerRow) -> dict[str, Any]:
+    """The availability view of a DER: its status and what it can do now."""
+    fields = AVAILABILITY_FIELDS[row.der_type]
+    return {
+        "der_id": row.der_id,
+        "der_type": row.der_type,
+        "status": row.status,
+        "availability": {name: row.record[name] for name in fields if name in row.record},
+    }
+
+
+def _update_fields(
+    session: Session,
+    actor: Principal,
+    feeder_name: str,
+    der_id: str,
+    changes: dict[str, Any],
+    allowed: dict[str, tuple[str, ...]],
+    what: str,
+) -> tuple[FeederRow, DerRow, dict[str, Any]]:
+    """Apply ``changes`` (JSON values) to a DER's record after checking them against the
+    fields of its type; the merged record is validated like a new one."""
+    feeder = feeder_by_name(session, feeder_name)
+    row = der_by_id(session, feeder, der_id)
+    permitted = allowed[row.der_type]
+    foreign = sorted(set(changes) - set(permitted))
+    if foreign:
+        raise InvalidRequestError(
+            f"{', '.join(foreign)} not {what} field(s) of DER '{der_id}' ({row.der_type}); "
+            f"its {what} fields: {', '.join(permitted)}"
+        )
+    try:
+        (record,) = ders_from_json(json.dumps([{**row.record, **changes}]))
+    except DerError as exc:
+        raise InvalidRequestError(str(exc)) from None
+    before = public(row)
+    row.status = record.status
+    row.record = der_to_json_dict(record)
+    return feeder, row, before
+
+
+def set_capability(
+    session: Session, actor: Principal, feeder_name: str, der_id: str, changes: dict[str, Any]
+) -> DerRow:
+    """Change ratings of DER ``der_id`` (fields of :data:`CAPABILITY_FIELDS` of its type, and
+    ``reactive``); the DER is re-validated as a whole (400 naming the field that breaks).
+
+    Raises
+    ------
+    InvalidRequestError
+        A field its type does not have, or a record that fails validation.
+    """
+    allowed = {k: (*v, "reactive") for k, v in CAPABILITY_FIELDS.items()}
+    feeder, row, before = _update_fields(
+        session, actor, feeder_name, der_id, changes, allowed, "capability"
+    )
+    _audit(session, actor, "der.capability", feeder, der_id, before, public(row))
+    session.commit()
+    return row
+
+
+def set_availability(
+    session: Session,
+    actor: Principal,
+    feeder_name: str,
+    der_id: str,
+    status: str | None,
+    changes: dict[str, Any],
+) -> DerRow:
+    """Declare a DER ``available`` or ``offline`` and/or what it can do now
+    (:data:`AVAILABILITY_FIELDS` of its type). Taking it offline cancels its pending commands.
+
+    Raises
+    ------
+    ConflictError
+        The DER is locked out by an operator (release it first).
+    InvalidRequestError
+        A field its type does not have, or a record that fails validation.
+    """
+    feeder = feeder_by_name(session, feeder_name)
+    current = der_by_id(session, feeder, der_id)
+    if current.status == "locked_out" and status is not None:
+        raise ConflictError(
+            f"DER '{der_id}' is locked out by an operator; release it before declaring it {status}"
+        )
+    if status is not None:
+        changes = {**changes, "status": status}
+    allowed = {k: (*v, "status") for k, v in AVAILABILITY_FIELDS.items()}
+    feeder, row, before = _update_fields(
+        session, actor, feeder_name, der_id, changes, allowed, "availability"
+    )
+    if status == "offline":
+        commands.cancel_pending(session, feeder.id, der_id, "DER declared offline")
+    _audit(session, actor, "der.availability", feeder, der_id, before, public(row))
     session.commit()
     return row
 

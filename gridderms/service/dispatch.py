@@ -35,18 +35,23 @@ from gridderms.persistence.repositories import (
     run_by_id,
     write_schedule,
 )
+from gridderms.service import alarms, commands
 from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.ders import overrides_of, records_of
 from gridderms.service.errors import ConflictError, InvalidRequestError
 from gridderms.service.feeders import FeederModels
 from gridderms.service.jobs import (
+    JobCancelledError,
     JobPool,
+    claim_finish,
     fail_interrupted,
     fail_run,
+    finish_cancelled,
     queue_run,
     set_progress,
     start_run,
 )
+from gridderms.service.measured_state import MeasuredState, apply_measurements, measured_state
 from solvers.limits import OperatingLimits
 from solvers.opf.dispatch import DispatchResult
 from solvers.opf.problem import Objective
@@ -207,20 +212,28 @@ def execute_run(
     models: FeederModels,
     run_id: str,
     default_limits: OperatingLimits,
+    telemetry_max_age_s: float = 900.0,
 ) -> str:
     """Run dispatch ``run_id`` and store its outcome; return the final status.
 
-    Never raises for a failed optimisation: the run is stored ``failed`` with the error.
+    The DERs start from their measured state (:mod:`gridderms.service.measured_state`):
+    telemetry at most ``telemetry_max_age_s`` [s] before the horizon start. Never raises for
+    a failed optimisation: the run is stored ``failed`` with the error and a feeder alarm.
     """
     with factory() as session:
         run = run_by_id(session, run_id)
         feeder = session.get_one(FeederRow, run.feeder_id)
         run_pk = start_run(session, run)
+        if run_pk is None:  # cancelled while it was queued
+            return run.status
         try:
             spec = DispatchSpec.model_validate_json(_dumps(run.request))
             snapshot = models.snapshot(feeder)
             rows = ders_of(session, feeder)
-            records = records_of(rows)
+            state = measured_state(session, feeder.id, spec.start, telemetry_max_age_s)
+            records, fixed, telemetry = apply_measurements(
+                records_of(rows), overrides_of(rows), state
+            )
             set_progress(factory, DispatchRunRow, run_pk, 0.2)
             limits = OperatingLimits(
                 vm_min_pu=spec.vm_min_pu or default_limits.vm_min_pu,
@@ -236,18 +249,42 @@ def execute_run(
                 limits=limits,
                 head=HeadLimits(spec.head_import_max_mw, spec.head_export_max_mw),
                 start_step=spec.start_step,
-                overrides=overrides_of(rows),
+                overrides=fixed,
                 formulation=spec.formulation,
             )
+            # cancellation checkpoint after the solve (set_progress reads the status)
             set_progress(factory, DispatchRunRow, run_pk, 0.9)
+        except JobCancelledError:
+            return finish_cancelled(session, DispatchRunRow, run_pk)
         except Exception as exc:
-            return fail_run(session, DispatchRunRow, run_pk, exc)
+            return _fail(session, run_pk, exc)
+        try:  # the last checkpoint: holds the run row until the result is committed
+            claim_finish(session, DispatchRunRow, run_pk)
+        except JobCancelledError:
+            return finish_cancelled(session, DispatchRunRow, run_pk)
         session.expire_all()
         run = session.get_one(DispatchRunRow, run_pk)
         feeder = session.get_one(FeederRow, run.feeder_id)
-        store_result(session, run, feeder, spec, horizon, result)
+        store_result(session, run, feeder, spec, horizon, result, (state, telemetry))
         session.commit()
         return run.status
+
+
+def _fail(session: Session, run_pk: int, exc: Exception) -> str:
+    """Store the run ``failed`` and raise the feeder's ``dispatch_failed`` alarm (a run that
+    was being cancelled ends ``cancelled``, without an alarm)."""
+    status = fail_run(session, DispatchRunRow, run_pk, exc)
+    if status != "failed":
+        return status
+    run = session.get_one(DispatchRunRow, run_pk)
+    alarms.raise_or_clear(
+        session,
+        run.feeder_id,
+        "dispatch_failed",
+        alarms.Condition("major", f"dispatch run {run.run_id} failed: {run.error}"),
+    )
+    session.commit()
+    return status
 
 
 def _dumps(value: Any) -> str:
@@ -280,15 +317,24 @@ def store_result(
     spec: DispatchSpec,
     horizon: Horizon,
     result: DispatchResult,
+    measured: tuple[MeasuredState, dict[str, Any]] | None = None,
 ) -> ScheduleRow | None:
-    """Store the outcome of ``run`` (caller commits once: run, schedule, points, envelopes and
-    the activation land together)."""
+    """Store the outcome of ``run`` (caller commits once: run, schedule, points, envelopes,
+    the activation, the commands it queues and the alarms land together).
+
+    ``measured`` is the telemetry the run started from and its use (for the summary and the
+    ``telemetry_unusable`` alarms of a real-time run).
+    """
     summary = json_safe(result.summary())
+    if measured is not None:
+        summary["telemetry"] = json_safe(measured[1])
+        _sync_telemetry_alarms(session, feeder.id, measured[0])
     run.summary = summary
     run.diagnosis = summary.get("diagnosis") or []
     run.status = result.status
     run.progress = 1.0
     run.finished_at = utcnow()
+    _sync_dispatch_alarms(session, run, result)
     if result.status != "optimal":
         return None
     activate = (
@@ -310,6 +356,9 @@ def store_result(
         decided_by=SYSTEM.name if activate else None,
     )
     if activate:
+        queued = commands.queue_schedule(
+            session, schedule, _command_points(result.schedule), SYSTEM.name
+        )
         add_audit(
             session,
             actor=SYSTEM.name,
@@ -317,9 +366,56 @@ def store_result(
             action="schedule.activate_automatic",
             target_type="schedule",
             target_id=f"{feeder.name}/{schedule.id}",
-            after={"run_id": run.run_id, "operating_mode": "automatic"},
+            after={"run_id": run.run_id, "operating_mode": "automatic", "commands": queued},
         )
     return schedule
+
+
+def _command_points(schedule: pd.DataFrame) -> Iterator[commands.SchedulePoint]:
+    columns = ("der_id", "period", "p_mw", "q_mvar", "mode")
+    yield from zip(*(schedule[c].tolist() for c in columns), strict=True)
+
+
+def _sync_dispatch_alarms(session: Session, run: DispatchRunRow, result: DispatchResult) -> None:
+    """Raise or clear the feeder's dispatch alarms from the outcome of ``run``."""
+    infeasible = None
+    if result.status != "optimal":
+        limits = "; ".join(
+            f"{d.get('limit')} of {d.get('element')} {d.get('element_id')} in period "
+            f"{d.get('period')} by {d.get('amount')} {d.get('unit')}"
+            for d in (run.diagnosis or [])[:3]
+        )
+        infeasible = alarms.Condition(
+            "major",
+            f"dispatch run {run.run_id} is {result.status}" + (f": {limits}" if limits else ""),
+            {"run_id": run.run_id, "diagnosis": (run.diagnosis or [])[:20]},
+        )
+    alarms.raise_or_clear(session, run.feeder_id, "dispatch_infeasible", infeasible)
+    if result.status != "optimal":
+        return
+    alarms.raise_or_clear(session, run.feeder_id, "dispatch_failed", None)
+    violations = (run.summary or {}).get("ac_violations") or []
+    not_feasible = None
+    if not result.ac_feasible:
+        not_feasible = alarms.Condition(
+            "major",
+            f"schedule of dispatch run {run.run_id} breaks {len(violations)} limit(s) in its "
+            f"AC power-flow check",
+            {"run_id": run.run_id, "violations": violations[:20]},
+        )
+    alarms.raise_or_clear(session, run.feeder_id, "schedule_not_ac_feasible", not_feasible)
+
+
+def _sync_telemetry_alarms(session: Session, feeder_id: int, state: MeasuredState) -> None:
+    """``telemetry_unusable`` alarms, for a run that starts now (within the age limit)."""
+    lag_s = abs((state.reference - utcnow()).total_seconds())
+    if lag_s > state.max_age_s:
+        return  # a study or a day-ahead run says nothing about the telemetry now
+    present: dict[str | None, alarms.Condition] = {
+        der_id: alarms.Condition("warning", f"DER '{der_id}': {reason}", None)
+        for der_id, reason in state.unusable.items()
+    }
+    alarms.sync_conditions(session, feeder_id, "telemetry_unusable", present)
 
 
 def schedule_of_run(session: Session, run: DispatchRunRow) -> ScheduleRow:
@@ -367,6 +463,9 @@ def decide(
     before = {"state": schedule.state}
     if approve:
         activate_schedule(session, schedule, actor.name)
+        commands.queue_schedule(
+            session, schedule, commands.stored_points(session, schedule), actor.name
+        )
     else:
         schedule.state = "rejected"
         schedule.decided_by = actor.name
@@ -398,9 +497,16 @@ class DispatchJobs(JobPool):
         models: FeederModels,
         default_limits: OperatingLimits,
         workers: int,
+        telemetry_max_age_s: float = 900.0,
     ) -> None:
         super().__init__(
-            partial(execute_run, factory, models, default_limits=default_limits),
+            partial(
+                execute_run,
+                factory,
+                models,
+                default_limits=default_limits,
+                telemetry_max_age_s=telemetry_max_age_s,
+            ),
             workers,
             "dispatch",
         )

@@ -35,6 +35,12 @@ class ServiceSettings(Settings):
         inline; longer ones run as background jobs (``202 Accepted``).
     dispatch_workers : int
         Background dispatch jobs run at the same time.
+    telemetry_max_age_s : float
+        Oldest DER measurement [s] before a dispatch horizon's start that dispatch uses as the
+        DER's state (battery state of charge, output of a locked-out DER).
+    auth_cache_s : float
+        How long [s] a process trusts an API key it has checked; a key revoked through
+        another process stops working within this time (0: check every request).
     """
 
     model_config = SettingsConfigDict(env_prefix="GRIDDERMS_", extra="ignore")
@@ -43,6 +49,8 @@ class ServiceSettings(Settings):
     database_url: str = ""
     inline_dispatch_max_periods: int = Field(default=8, ge=0)
     dispatch_workers: int = Field(default=1, ge=1, le=16)
+    telemetry_max_age_s: float = Field(default=900.0, gt=0, le=86_400)
+    auth_cache_s: float = Field(default=5.0, ge=0, le=300)
 
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:

@@ -11,9 +11,13 @@ from sqlalchemy.orm import Session
 
 from gridderms.persistence.models import DerRow, TelemetryRow, utcnow
 from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
+from gridderms.service.alarms import Condition, sync_conditions
 from gridderms.service.auth import Principal
+from gridderms.service.errors import InvalidRequestError
 
 QUALITIES = ("good", "suspect", "bad")
+#: how far in the future [s] of the service clock a measurement may be time stamped
+MAX_CLOCK_SKEW_S = 300.0
 
 
 @dataclass(frozen=True)
@@ -44,21 +48,37 @@ class Measurement:
 
 
 def ingest(
-    session: Session, actor: Principal, feeder_name: str, measurements: Sequence[Measurement]
+    session: Session,
+    actor: Principal,
+    feeder_name: str,
+    measurements: Sequence[Measurement],
+    vm_band_pu: tuple[float, float] | None = None,
 ) -> int:
     """Store ``measurements`` of feeder ``feeder_name`` (all or none); return how many.
+
+    With ``vm_band_pu`` (min, max) [pu], the newest good voltage of each DER or feeder head in
+    the batch raises its ``voltage_out_of_band`` alarm when outside the band and clears it
+    when inside.
 
     Raises
     ------
     RecordNotFoundError
         Unknown feeder or DER (the first unknown DER id is named).
+    InvalidRequestError
+        A measurement time stamped more than :data:`MAX_CLOCK_SKEW_S` in the future.
     """
     feeder = feeder_by_name(session, feeder_name)
     known = set(session.scalars(select(DerRow.der_id).where(DerRow.feeder_id == feeder.id)))
-    for m in measurements:
+    now = utcnow()
+    for i, m in enumerate(measurements):
         if m.der_id is not None and m.der_id not in known:
             raise RecordNotFoundError("DER", m.der_id)
-    now = utcnow()
+        if (m.measured_at - now).total_seconds() > MAX_CLOCK_SKEW_S:
+            raise InvalidRequestError(
+                f"measurement {i} ({m.der_id or 'feeder head'}) is time stamped "
+                f"{m.measured_at.isoformat()}, in the future of the service clock "
+                f"({now.isoformat()}) by more than {MAX_CLOCK_SKEW_S:.0f} s"
+            )
     rows = [
         {
             "feeder_id": feeder.id,
@@ -75,6 +95,8 @@ def ingest(
     ]
     if rows:
         session.execute(TelemetryRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+    if vm_band_pu is not None:
+        _sync_voltage_alarms(session, feeder.id, measurements, vm_band_pu)
     times = [m.measured_at for m in measurements]
     add_audit(
         session,
@@ -91,6 +113,36 @@ def ingest(
     )
     session.commit()
     return len(rows)
+
+
+def _sync_voltage_alarms(
+    session: Session,
+    feeder_id: int,
+    measurements: Sequence[Measurement],
+    band_pu: tuple[float, float],
+) -> None:
+    newest: dict[str | None, Measurement] = {}
+    for m in measurements:
+        if m.vm_pu is None or m.quality != "good":
+            continue
+        seen = newest.get(m.der_id)
+        if seen is None or m.measured_at >= seen.measured_at:
+            newest[m.der_id] = m
+    low, high = band_pu
+    present: dict[str | None, Condition] = {}
+    for der_id, m in newest.items():
+        assert m.vm_pu is not None
+        if low <= m.vm_pu <= high:
+            continue
+        where = f"DER '{der_id}'" if der_id else "feeder head"
+        side, by = ("above", m.vm_pu - high) if m.vm_pu > high else ("below", low - m.vm_pu)
+        present[der_id] = Condition(
+            "major",
+            f"{where}: measured {m.vm_pu:.4f} pu at {m.measured_at.isoformat()}, {by:.4f} pu "
+            f"{side} the band [{low:g}, {high:g}] pu",
+            {"vm_pu": m.vm_pu, "measured_at": m.measured_at.isoformat()},
+        )
+    sync_conditions(session, feeder_id, "voltage_out_of_band", present, scope=newest.keys())
 
 
 def latest(

@@ -1,0 +1,105 @@
+"""Alarms (raised and cleared by the service, acknowledged by operators) and the commands
+queued for the DERs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from pydantic import AwareDatetime
+
+from api.deps import Operator, SessionDep, Viewer
+from api.schemas import AlarmPublic, CommandPublic
+from gridderms.service import alarms as alarm_service
+from gridderms.service import commands as command_service
+
+router = APIRouter(tags=["alarms", "commands"])
+
+FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
+Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, newest first")]
+_NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "Unknown feeder"}}
+
+
+@router.get("/alarms", response_model=list[AlarmPublic])
+def list_alarms(
+    _: Viewer,
+    session: SessionDep,
+    active: Annotated[bool, Query(description="Only alarms whose condition persists")] = True,
+    unacknowledged: Annotated[bool, Query(description="Only unacknowledged alarms")] = False,
+    kind: Annotated[str | None, Query(max_length=60)] = None,
+    limit: Limit = 100,
+) -> list[AlarmPublic]:
+    """Alarms of every feeder (the control room's alarm list)."""
+    rows = alarm_service.list_alarms(
+        session,
+        None,
+        active_only=active,
+        unacknowledged_only=unacknowledged,
+        kind=kind,
+        limit=limit,
+    )
+    return [AlarmPublic(**row) for row in rows]
+
+
+@router.get("/feeders/{feeder}/alarms", response_model=list[AlarmPublic], responses=_NOT_FOUND)
+def list_feeder_alarms(
+    _: Viewer,
+    session: SessionDep,
+    feeder: FeederName,
+    active: Annotated[bool, Query(description="Only alarms whose condition persists")] = True,
+    unacknowledged: Annotated[bool, Query(description="Only unacknowledged alarms")] = False,
+    kind: Annotated[str | None, Query(max_length=60)] = None,
+    der_id: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Limit = 100,
+) -> list[AlarmPublic]:
+    """Alarms of one feeder, optionally of one DER."""
+    rows = alarm_service.list_alarms(
+        session,
+        feeder,
+        active_only=active,
+        unacknowledged_only=unacknowledged,
+        kind=kind,
+        der_id=der_id,
+        limit=limit,
+    )
+    return [AlarmPublic(**row) for row in rows]
+
+
+@router.post(
+    "/alarms/{alarm_id}/acknowledge",
+    response_model=AlarmPublic,
+    responses={
+        404: {"description": "Unknown alarm"},
+        409: {"description": "Already acknowledged"},
+    },
+)
+def acknowledge_alarm(
+    principal: Operator,
+    session: SessionDep,
+    alarm_id: Annotated[int, Path(ge=1, le=2**62, description="Id of an alarm")],
+) -> AlarmPublic:
+    """Acknowledge an alarm (operator); it stays listed while its condition persists."""
+    return AlarmPublic(**alarm_service.acknowledge(session, principal, alarm_id))
+
+
+@router.get("/feeders/{feeder}/commands", response_model=list[CommandPublic], responses=_NOT_FOUND)
+def list_commands(
+    _: Viewer,
+    session: SessionDep,
+    feeder: FeederName,
+    status: Annotated[
+        Literal["pending", "sent", "acknowledged", "failed", "superseded", "cancelled"] | None,
+        Query(),
+    ] = None,
+    kind: Annotated[Literal["schedule", "setpoint", "setpoint_release"] | None, Query()] = None,
+    der_id: Annotated[str | None, Query(max_length=200)] = None,
+    since: Annotated[
+        AwareDatetime | None, Query(description="Queued at or after (ISO 8601 with zone)")
+    ] = None,
+    limit: Limit = 100,
+) -> list[CommandPublic]:
+    """Commands queued for the feeder's DERs, newest first."""
+    rows = command_service.list_commands(
+        session, feeder, status=status, kind=kind, der_id=der_id, since=since, limit=limit
+    )
+    return [CommandPublic(**row) for row in rows]

@@ -1,0 +1,193 @@
+"""Commands to DERs, queued for the SCADA bridge.
+
+The service decides *what* each DER must do; the bridge (DNP3 master) sends it and reports
+back. Commands are queued here, in the same transaction as the decision that causes them:
+
+- an activated schedule queues one ``schedule`` command per dispatched DER with its set-points
+  over the horizon (``p_mw``/``q_mvar`` per period [MW]/[MVAr]); pending schedule commands of
+  an older schedule are ``superseded``;
+- an operator override queues a ``setpoint`` command (``p_mw``, ``q_mvar``), clearing it a
+  ``setpoint_release``; each supersedes that DER's pending override command;
+- a lock-out or removal of a DER cancels its pending commands (``cancelled``, with why).
+
+DERs fixed in a schedule (overridden, locked out, offline) get no schedule command: their
+override command, or nothing, stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from gridderms.persistence.models import (
+    CommandRow,
+    FeederRow,
+    SchedulePointRow,
+    ScheduleRow,
+    utcnow,
+)
+from gridderms.persistence.repositories import feeder_by_name
+
+COMMAND_KINDS = ("schedule", "setpoint", "setpoint_release")
+COMMAND_STATUSES = ("pending", "sent", "acknowledged", "failed", "superseded", "cancelled")
+
+#: a point of a schedule: der_id, period, p_mw [MW], q_mvar [MVAr], mode
+SchedulePoint = tuple[str, int, float, float, str]
+
+
+def _supersede(
+    session: Session, feeder_id: int, kinds: tuple[str, ...], der_id: str | None
+) -> None:
+    query = update(CommandRow).where(
+        CommandRow.feeder_id == feeder_id,
+        CommandRow.status == "pending",
+        CommandRow.kind.in_(kinds),
+    )
+    if der_id is not None:
+        query = query.where(CommandRow.der_id == der_id)
+    session.execute(query.values(status="superseded"))
+
+
+def queue_schedule(
+    session: Session,
+    schedule: ScheduleRow,
+    points: Iterable[SchedulePoint],
+    requested_by: str,
+) -> int:
+    """Queue the ``schedule`` commands of an activated ``schedule``; return how many.
+
+    ``points`` need not be sorted; a DER whose mode is ``fixed`` gets no command.
+    """
+    set_points: dict[str, tuple[list[float], list[float]]] = {}
+    periods: dict[str, list[int]] = {}
+    for der_id, period, p_mw, q_mvar, mode in points:
+        if mode == "fixed":
+            continue
+        p_list, q_list = set_points.setdefault(der_id, ([], []))
+        p_list.append(p_mw)
+        q_list.append(q_mvar)
+        periods.setdefault(der_id, []).append(period)
+    _supersede(session, schedule.feeder_id, ("schedule",), None)
+    now = utcnow()
+    rows = []
+    for der_id, (p_list, q_list) in set_points.items():
+        order = sorted(range(len(p_list)), key=periods[der_id].__getitem__)
+        rows.append(
+            {
+                "feeder_id": schedule.feeder_id,
+                "der_id": der_id,
+                "schedule_id": schedule.id,
+                "kind": "schedule",
+                "payload": {
+                    "start": schedule.start.isoformat(),
+                    "step_minutes": schedule.step_minutes,
+                    "p_mw": [p_list[i] for i in order],
+                    "q_mvar": [q_list[i] for i in order],
+                },
+                "status": "pending",
+                "requested_by": requested_by,
+                "created_at": now,
+            }
+        )
+    if rows:
+        session.execute(CommandRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+    return len(rows)
+
+
+def stored_points(session: Session, schedule: ScheduleRow) -> Iterable[SchedulePoint]:
+    """The points of a stored schedule, for :func:`queue_schedule`."""
+    query = select(
+        SchedulePointRow.der_id,
+        SchedulePointRow.period,
+        SchedulePointRow.p_mw,
+        SchedulePointRow.q_mvar,
+        SchedulePointRow.mode,
+    ).where(SchedulePointRow.schedule_id == schedule.id)
+    for point in session.execute(query):
+        yield tuple(point)
+
+
+def queue_setpoint(
+    session: Session,
+    feeder_id: int,
+    der_id: str,
+    setpoint: tuple[float, float] | None,
+    requested_by: str,
+) -> None:
+    """Queue an operator set-point ``(p_mw, q_mvar)`` for a DER, or its release (``None``)."""
+    _supersede(session, feeder_id, ("setpoint", "setpoint_release"), der_id)
+    payload: dict[str, Any] = (
+        {} if setpoint is None else {"p_mw": setpoint[0], "q_mvar": setpoint[1]}
+    )
+    session.add(
+        CommandRow(
+            feeder_id=feeder_id,
+            der_id=der_id,
+            kind="setpoint" if setpoint is not None else "setpoint_release",
+            payload=payload,
+            status="pending",
+            requested_by=requested_by,
+            created_at=utcnow(),
+        )
+    )
+
+
+def cancel_pending(session: Session, feeder_id: int, der_id: str, reason: str) -> int:
+    """Cancel the pending commands of a DER (locked out or removed); return how many."""
+    result = session.execute(
+        update(CommandRow)
+        .where(
+            CommandRow.feeder_id == feeder_id,
+            CommandRow.der_id == der_id,
+            CommandRow.status == "pending",
+        )
+        .values(status="cancelled", error=reason)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def public(row: CommandRow, feeder_name: str) -> dict[str, Any]:
+    """The API view of a command."""
+    return {
+        "command_id": row.id,
+        "feeder": feeder_name,
+        "der_id": row.der_id,
+        "schedule_id": row.schedule_id,
+        "kind": row.kind,
+        "payload": row.payload,
+        "status": row.status,
+        "requested_by": row.requested_by,
+        "created_at": row.created_at,
+        "sent_at": row.sent_at,
+        "acknowledged_at": row.acknowledged_at,
+        "error": row.error,
+    }
+
+
+def list_commands(
+    session: Session,
+    feeder_name: str,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    der_id: str | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Commands of a feeder, newest first."""
+    feeder: FeederRow = feeder_by_name(session, feeder_name)
+    query = select(CommandRow).where(CommandRow.feeder_id == feeder.id)
+    if status is not None:
+        query = query.where(CommandRow.status == status)
+    if kind is not None:
+        query = query.where(CommandRow.kind == kind)
+    if der_id is not None:
+        query = query.where(CommandRow.der_id == der_id)
+    if since is not None:
+        query = query.where(CommandRow.created_at >= since)
+    query = query.order_by(CommandRow.id.desc()).limit(limit)
+    return [public(row, feeder.name) for row in session.scalars(query)]
