@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -18,6 +18,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.body import add_body_schemas
 from api.metrics import Metrics
@@ -185,20 +186,41 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation)
 
 
-def _install_metrics(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+class MetricsMiddleware:
+    """Pure ASGI middleware recording each HTTP request's method, route template, status and
+    latency (not ``BaseHTTPMiddleware``, which costs a task and a stream per request)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on; observe it when the response has started."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         start = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        template = getattr(route, "path", None)
-        if template is None:
-            template = "unmatched"
-        elif not template.startswith(API_PREFIX):
-            template = API_PREFIX + template
-        app.state.metrics.observe(
-            request.method, template, response.status_code, time.perf_counter() - start
-        )
-        return response
+        status_code = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status_code
+            if message["type"] == "http.response.start":
+                status_code = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None)
+            if template is None:
+                template = "unmatched"
+            elif not template.startswith(API_PREFIX):
+                template = API_PREFIX + template
+            self.metrics.observe(
+                scope["method"], template, status_code, time.perf_counter() - start
+            )
+
+
+def _install_metrics(app: FastAPI) -> None:
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
