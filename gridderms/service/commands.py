@@ -68,8 +68,8 @@ def queue_schedule(
         if mode == "fixed":
             continue
         p_list, q_list = set_points.setdefault(der_id, ([], []))
-        p_list.append(p_mw)
-        q_list.append(q_mvar)
+        p_list.append(p_mw + 0.0)  # no negative zeros on the wire
+        q_list.append(q_mvar + 0.0)
         periods.setdefault(der_id, []).append(period)
     _supersede(session, schedule.feeder_id, ("schedule",), None)
     now = utcnow()

@@ -244,7 +244,6 @@ def availability_of(row: DerRow) -> dict[str, Any]:
 
 def _update_fields(
     session: Session,
-    actor: Principal,
     feeder_name: str,
     der_id: str,
     changes: dict[str, Any],
@@ -285,7 +284,7 @@ def set_capability(
     """
     allowed = {k: (*v, "reactive") for k, v in CAPABILITY_FIELDS.items()}
     feeder, row, before = _update_fields(
-        session, actor, feeder_name, der_id, changes, allowed, "capability"
+        session, feeder_name, der_id, changes, allowed, "capability"
     )
     _audit(session, actor, "der.capability", feeder, der_id, before, public(row))
     session.commit()
@@ -320,7 +319,7 @@ def set_availability(
         changes = {**changes, "status": status}
     allowed = {k: (*v, "status") for k, v in AVAILABILITY_FIELDS.items()}
     feeder, row, before = _update_fields(
-        session, actor, feeder_name, der_id, changes, allowed, "availability"
+        session, feeder_name, der_id, changes, allowed, "availability"
     )
     if status == "offline":
         commands.cancel_pending(session, feeder.id, der_id, "DER declared offline")
