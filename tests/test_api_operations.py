@@ -184,6 +184,18 @@ def test_schedules_and_overrides_queue_commands(server: ApiServer) -> None:
             assert command["payload"]["q_mvar"] == [p["q_mvar"] for p in points]
             assert command["payload"]["step_minutes"] == 15
             assert command["schedule_id"] == active["schedule_id"]
+        filtered = adms.get(
+            f"/feeders/{name}/schedules/active",
+            params={"der_id": "sgen-3", "period_from": 1, "period_to": 2},
+        ).json()["points"]
+        expected = [
+            p for p in active["points"] if p["der_id"] == "sgen-3" and 1 <= p["period"] <= 2
+        ]
+        assert filtered == expected and len(expected) == 2
+        run_schedule = adms.get(
+            f"/dispatch-runs/{first['run_id']}/schedule", params={"period_from": 3}
+        ).json()["points"]
+        assert run_schedule == [p for p in active["points"] if p["period"] == 3]
 
         assert (
             operator.put(f"/feeders/{name}/ders/sgen-0/override", json={"p_mw": 0.01}).status_code

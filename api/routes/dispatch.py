@@ -3,9 +3,10 @@ schedule and operator approval."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,7 +46,32 @@ def _run_public(session: Session, run: DispatchRunRow) -> DispatchRunPublic:
     return DispatchRunPublic(**run_public(run, feeder.name))
 
 
-def _schedule_public(session: Session, schedule: ScheduleRow) -> SchedulePublic:
+@dataclass(frozen=True)
+class PointFilter:
+    """Which points of a schedule to return (a 10k-DER, 96-period schedule has ~1M)."""
+
+    der_id: str | None
+    period_from: int
+    period_to: int | None
+
+
+def point_filter(
+    der_id: Annotated[str | None, Query(max_length=200, description="Only this DER")] = None,
+    period_from: Annotated[int, Query(ge=0, le=100_000, description="First period")] = 0,
+    period_to: Annotated[
+        int | None, Query(ge=0, le=100_000, description="Last period (inclusive)")
+    ] = None,
+) -> PointFilter:
+    """The point filter of a schedule request."""
+    return PointFilter(der_id, period_from, period_to)
+
+
+PointFilterDep = Annotated[PointFilter, Depends(point_filter)]
+
+
+def _schedule_public(
+    session: Session, schedule: ScheduleRow, points: PointFilter | None = None
+) -> SchedulePublic:
     feeder = session.get_one(FeederRow, schedule.feeder_id)
     run = session.get(DispatchRunRow, schedule.run_id) if schedule.run_id else None
     return SchedulePublic(
@@ -61,7 +87,13 @@ def _schedule_public(session: Session, schedule: ScheduleRow) -> SchedulePublic:
         activated_at=schedule.activated_at,
         decided_by=schedule.decided_by,
         points=[
-            SchedulePointPublic.model_construct(**p) for p in schedule_points(session, schedule)
+            SchedulePointPublic.model_construct(**p)
+            for p in schedule_points(
+                session,
+                schedule,
+                der_id=points.der_id if points else None,
+                periods=(points.period_from, points.period_to) if points else (0, None),
+            )
         ],
     )
 
@@ -155,10 +187,12 @@ def cancel_dispatch(principal: Adms, session: SessionDep, run_id: RunId) -> Resp
     response_model=SchedulePublic,
     responses={404: {"description": "Unknown run, or the run has no schedule"}},
 )
-def get_run_schedule(_: Viewer, session: SessionDep, run_id: RunId) -> SchedulePublic:
-    """The schedule the run computed (per DER per period)."""
+def get_run_schedule(
+    _: Viewer, session: SessionDep, run_id: RunId, points: PointFilterDep
+) -> SchedulePublic:
+    """The schedule the run computed (per DER per period; filter by DER and periods)."""
     run = run_by_id(session, run_id)
-    return _schedule_public(session, service.schedule_of_run(session, run))
+    return _schedule_public(session, service.schedule_of_run(session, run), points)
 
 
 @router.get(
@@ -196,13 +230,15 @@ def get_diagnosis(_: Viewer, session: SessionDep, run_id: RunId) -> DiagnosisPub
     response_model=SchedulePublic,
     responses={404: {"description": "Unknown feeder, or no active schedule"}},
 )
-def get_active_schedule(_: Viewer, session: SessionDep, feeder: FeederName) -> SchedulePublic:
-    """The feeder's active schedule."""
+def get_active_schedule(
+    _: Viewer, session: SessionDep, feeder: FeederName, points: PointFilterDep
+) -> SchedulePublic:
+    """The feeder's active schedule (filter by DER and periods)."""
     row = feeder_by_name(session, feeder)
     schedule = active_schedule(session, row)
     if schedule is None:
         raise RecordNotFoundError("active schedule of feeder", feeder)
-    return _schedule_public(session, schedule)
+    return _schedule_public(session, schedule, points)
 
 
 @router.get(

@@ -113,16 +113,27 @@ SCHEDULE_POINT_COLUMNS = (
 )
 
 
-def schedule_points(session: Session, schedule: ScheduleRow) -> list[dict[str, Any]]:
+def schedule_points(
+    session: Session,
+    schedule: ScheduleRow,
+    *,
+    der_id: str | None = None,
+    periods: tuple[int, int | None] = (0, None),
+) -> list[dict[str, Any]]:
     """Points of ``schedule`` by DER (registration order of the write) and period, as
     mappings of :data:`SCHEDULE_POINT_COLUMNS` (plain rows: no ORM objects for what is only
-    read)."""
+    read); only of ``der_id`` when given, only of periods ``first <= period <= last`` of
+    ``periods = (first, last)`` (``last`` ``None``: to the end)."""
     columns = [getattr(SchedulePointRow, name) for name in SCHEDULE_POINT_COLUMNS]
-    query = (
-        select(*columns)
-        .where(SchedulePointRow.schedule_id == schedule.id)
-        .order_by(SchedulePointRow.id)
-    )
+    query = select(*columns).where(SchedulePointRow.schedule_id == schedule.id)
+    if der_id is not None:
+        query = query.where(SchedulePointRow.der_id == der_id)
+    first, last = periods
+    if first > 0:
+        query = query.where(SchedulePointRow.period >= first)
+    if last is not None:
+        query = query.where(SchedulePointRow.period <= last)
+    query = query.order_by(SchedulePointRow.id)
     return [dict(row._mapping) for row in session.execute(query)]
 
 
