@@ -16,7 +16,7 @@ override command, or nothing, stands.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,7 +26,6 @@ from sqlalchemy.orm import Session
 from gridderms.persistence.models import (
     CommandRow,
     FeederRow,
-    SchedulePointRow,
     ScheduleRow,
     utcnow,
 )
@@ -34,9 +33,6 @@ from gridderms.persistence.repositories import feeder_by_name
 
 COMMAND_KINDS = ("schedule", "setpoint", "setpoint_release")
 COMMAND_STATUSES = ("pending", "sent", "acknowledged", "failed", "superseded", "cancelled")
-
-#: a point of a schedule: der_id, period, p_mw [MW], q_mvar [MVAr], mode
-SchedulePoint = tuple[str, int, float, float, str]
 
 
 def _supersede(
@@ -55,18 +51,23 @@ def _supersede(
 def queue_schedule(
     session: Session,
     schedule: ScheduleRow,
-    points: Iterable[SchedulePoint],
+    points: Iterable[Mapping[str, Any]],
     requested_by: str,
 ) -> int:
     """Queue the ``schedule`` commands of an activated ``schedule``; return how many.
 
-    ``points`` need not be sorted; a DER whose mode is ``fixed`` gets no command.
+    ``points`` are the schedule's points (``der_id``, ``period``, ``p_mw`` [MW], ``q_mvar``
+    [MVAr], ``mode``), as written by or read with
+    :func:`~gridderms.persistence.repositories.schedule_points`, in any order; a DER whose
+    mode is ``fixed`` gets no command.
     """
     set_points: dict[str, tuple[list[float], list[float]]] = {}
     periods: dict[str, list[int]] = {}
-    for der_id, period, p_mw, q_mvar, mode in points:
-        if mode == "fixed":
+    for point in points:
+        if point["mode"] == "fixed":
             continue
+        der_id, p_mw, q_mvar = point["der_id"], point["p_mw"], point["q_mvar"]
+        period = point["period"]
         p_list, q_list = set_points.setdefault(der_id, ([], []))
         p_list.append(p_mw + 0.0)  # no negative zeros on the wire
         q_list.append(q_mvar + 0.0)
@@ -96,19 +97,6 @@ def queue_schedule(
     if rows:
         session.execute(CommandRow.__table__.insert(), rows)  # type: ignore[attr-defined]
     return len(rows)
-
-
-def stored_points(session: Session, schedule: ScheduleRow) -> Iterable[SchedulePoint]:
-    """The points of a stored schedule, for :func:`queue_schedule`."""
-    query = select(
-        SchedulePointRow.der_id,
-        SchedulePointRow.period,
-        SchedulePointRow.p_mw,
-        SchedulePointRow.q_mvar,
-        SchedulePointRow.mode,
-    ).where(SchedulePointRow.schedule_id == schedule.id)
-    for point in session.execute(query):
-        yield tuple(point)
 
 
 def queue_setpoint(

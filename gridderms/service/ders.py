@@ -158,14 +158,8 @@ def set_status(
     """Lock a DER out (the optimiser no longer moves it) or release it (``available``)."""
     feeder = feeder_by_name(session, feeder_name)
     row = der_by_id(session, feeder, der_id)
-    before = public(row)
     status = "locked_out" if locked_out else "available"
-    try:
-        (record,) = ders_from_json(json.dumps([{**row.record, "status": status}]))
-    except DerError as exc:  # pragma: no cover - the stored record was valid
-        raise InvalidRequestError(str(exc)) from None
-    row.status = status
-    row.record = der_to_json_dict(record)
+    before = _merge(row, {"status": status}, ("status",), "status")
     if locked_out:
         commands.cancel_pending(session, feeder.id, der_id, "DER locked out by an operator")
     action = "der.lockout" if locked_out else "der.release"
@@ -242,23 +236,15 @@ def availability_of(row: DerRow) -> dict[str, Any]:
     }
 
 
-def _update_fields(
-    session: Session,
-    feeder_name: str,
-    der_id: str,
-    changes: dict[str, Any],
-    allowed: dict[str, tuple[str, ...]],
-    what: str,
-) -> tuple[FeederRow, DerRow, dict[str, Any]]:
-    """Apply ``changes`` (JSON values) to a DER's record after checking them against the
-    fields of its type; the merged record is validated like a new one."""
-    feeder = feeder_by_name(session, feeder_name)
-    row = der_by_id(session, feeder, der_id)
-    permitted = allowed[row.der_type]
+def _merge(
+    row: DerRow, changes: dict[str, Any], permitted: tuple[str, ...], what: str
+) -> dict[str, Any]:
+    """Apply ``changes`` (JSON values of the fields ``permitted`` for this DER) to its
+    record, validated whole like a new record; return the DER's view before the change."""
     foreign = sorted(set(changes) - set(permitted))
     if foreign:
         raise InvalidRequestError(
-            f"{', '.join(foreign)} not {what} field(s) of DER '{der_id}' ({row.der_type}); "
+            f"{', '.join(foreign)} not {what} field(s) of DER '{row.der_id}' ({row.der_type}); "
             f"its {what} fields: {', '.join(permitted)}"
         )
     try:
@@ -268,7 +254,7 @@ def _update_fields(
     before = public(row)
     row.status = record.status
     row.record = der_to_json_dict(record)
-    return feeder, row, before
+    return before
 
 
 def set_capability(
@@ -282,10 +268,9 @@ def set_capability(
     InvalidRequestError
         A field its type does not have, or a record that fails validation.
     """
-    allowed = {k: (*v, "reactive") for k, v in CAPABILITY_FIELDS.items()}
-    feeder, row, before = _update_fields(
-        session, feeder_name, der_id, changes, allowed, "capability"
-    )
+    feeder = feeder_by_name(session, feeder_name)
+    row = der_by_id(session, feeder, der_id)
+    before = _merge(row, changes, (*CAPABILITY_FIELDS[row.der_type], "reactive"), "capability")
     _audit(session, actor, "der.capability", feeder, der_id, before, public(row))
     session.commit()
     return row
@@ -310,17 +295,15 @@ def set_availability(
         A field its type does not have, or a record that fails validation.
     """
     feeder = feeder_by_name(session, feeder_name)
-    current = der_by_id(session, feeder, der_id)
-    if current.status == "locked_out" and status is not None:
+    row = der_by_id(session, feeder, der_id)
+    if row.status == "locked_out" and status is not None:
         raise ConflictError(
             f"DER '{der_id}' is locked out by an operator; release it before declaring it {status}"
         )
     if status is not None:
         changes = {**changes, "status": status}
-    allowed = {k: (*v, "status") for k, v in AVAILABILITY_FIELDS.items()}
-    feeder, row, before = _update_fields(
-        session, feeder_name, der_id, changes, allowed, "availability"
-    )
+    permitted = (*AVAILABILITY_FIELDS[row.der_type], "status")
+    before = _merge(row, changes, permitted, "availability")
     if status == "offline":
         commands.cancel_pending(session, feeder.id, der_id, "DER declared offline")
     _audit(session, actor, "der.availability", feeder, der_id, before, public(row))

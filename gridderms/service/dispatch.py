@@ -33,13 +33,14 @@ from gridderms.persistence.repositories import (
     ders_of,
     feeder_by_name,
     run_by_id,
+    schedule_points,
     write_schedule,
 )
 from gridderms.service import alarms, commands
 from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.ders import overrides_of, records_of
 from gridderms.service.errors import ConflictError, InvalidRequestError
-from gridderms.service.feeders import FeederModels
+from gridderms.service.feeders import FeederModels, feeder_for_request
 from gridderms.service.jobs import (
     JobCancelledError,
     JobPool,
@@ -157,19 +158,9 @@ def request_run(
     InvalidRequestError
         A horizon that is not whole steps, or a price/target series of the wrong length.
     """
-    feeder = feeder_by_name(session, feeder_name)
-    if models.changing(feeder_name):
-        raise ConflictError(
-            f"feeder '{feeder_name}' is in the middle of a topology change; request the "
-            f"dispatch again when it is done"
-        )
-    if spec.expected_feeder_version is not None and spec.expected_feeder_version != (
-        feeder.version
-    ):
-        raise ConflictError(
-            f"feeder '{feeder_name}' is at topology version {feeder.version}, not the expected "
-            f"{spec.expected_feeder_version}"
-        )
+    feeder = feeder_for_request(
+        session, models, feeder_name, spec.expected_feeder_version, "dispatch"
+    )
     n_periods = spec.horizon().n_periods
     for name in ("price_per_mwh", "head_target_mw"):
         series = getattr(spec, name)
@@ -356,9 +347,7 @@ def store_result(
         decided_by=SYSTEM.name if activate else None,
     )
     if activate:
-        queued = commands.queue_schedule(
-            session, schedule, _command_points(result.schedule), SYSTEM.name
-        )
+        queued = commands.queue_schedule(session, schedule, _points(result.schedule), SYSTEM.name)
         add_audit(
             session,
             actor=SYSTEM.name,
@@ -369,11 +358,6 @@ def store_result(
             after={"run_id": run.run_id, "operating_mode": "automatic", "commands": queued},
         )
     return schedule
-
-
-def _command_points(schedule: pd.DataFrame) -> Iterator[commands.SchedulePoint]:
-    columns = ("der_id", "period", "p_mw", "q_mvar", "mode")
-    yield from zip(*(schedule[c].tolist() for c in columns), strict=True)
 
 
 def _sync_dispatch_alarms(session: Session, run: DispatchRunRow, result: DispatchResult) -> None:
@@ -463,9 +447,7 @@ def decide(
     before = {"state": schedule.state}
     if approve:
         activate_schedule(session, schedule, actor.name)
-        commands.queue_schedule(
-            session, schedule, commands.stored_points(session, schedule), actor.name
-        )
+        commands.queue_schedule(session, schedule, schedule_points(session, schedule), actor.name)
     else:
         schedule.state = "rejected"
         schedule.decided_by = actor.name

@@ -158,6 +158,37 @@ class FeederModels:
         self._models.pop(name, None)
 
 
+def feeder_for_request(
+    session: Session,
+    models: FeederModels,
+    feeder_name: str,
+    expected_version: int | None,
+    what: str,
+) -> FeederRow:
+    """Feeder ``feeder_name``, when a ``what`` (a dispatch, a study) may be requested on it now.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    ConflictError
+        A topology change is in progress, or ``expected_version`` is not the feeder's
+        topology version.
+    """
+    feeder = feeder_by_name(session, feeder_name)
+    if models.changing(feeder_name):
+        raise ConflictError(
+            f"feeder '{feeder_name}' is in the middle of a topology change; request the "
+            f"{what} again when it is done"
+        )
+    if expected_version is not None and expected_version != feeder.version:
+        raise ConflictError(
+            f"feeder '{feeder_name}' is at topology version {feeder.version}, not the expected "
+            f"{expected_version}"
+        )
+    return feeder
+
+
 def stored_file_bytes(stored: FeederFileRow) -> bytes:
     """The bytes of an uploaded file as it was uploaded: ``content`` decoded from base64 for a
     binary format (:data:`BINARY_FORMATS`), from UTF-8 text otherwise."""

@@ -28,11 +28,11 @@ from gridderms.persistence.models import (
     HostingCapacityRunRow,
     utcnow,
 )
-from gridderms.persistence.repositories import RecordNotFoundError, feeder_by_name
+from gridderms.persistence.repositories import RecordNotFoundError
 from gridderms.service.auth import Principal
 from gridderms.service.dispatch import json_safe
-from gridderms.service.errors import ConflictError, InvalidRequestError
-from gridderms.service.feeders import FeederModels
+from gridderms.service.errors import InvalidRequestError
+from gridderms.service.feeders import FeederModels, feeder_for_request
 from gridderms.service.jobs import (
     JobCancelledError,
     JobPool,
@@ -221,19 +221,7 @@ def request_run(
         A time-series window on a feeder without profiles or outside them, too large a
         window, or a managed study without a PV profile in the window.
     """
-    feeder = feeder_by_name(session, feeder_name)
-    if models.changing(feeder_name):
-        raise ConflictError(
-            f"feeder '{feeder_name}' is in the middle of a topology change; request the "
-            f"study again when it is done"
-        )
-    if spec.expected_feeder_version is not None and spec.expected_feeder_version != (
-        feeder.version
-    ):
-        raise ConflictError(
-            f"feeder '{feeder_name}' is at topology version {feeder.version}, not the expected "
-            f"{spec.expected_feeder_version}"
-        )
+    feeder = feeder_for_request(session, models, feeder_name, spec.expected_feeder_version, "study")
     if spec.buses is not None or spec.timeseries is not None:
         with models.lock(feeder_name):
             model = models.model(feeder)
