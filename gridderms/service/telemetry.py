@@ -128,6 +128,8 @@ def _sync_voltage_alarms(
         seen = newest.get(m.der_id)
         if seen is None or m.measured_at >= seen.measured_at:
             newest[m.der_id] = m
+    if not newest:
+        return  # no good voltage in the batch: nothing raises or clears
     low, high = band_pu
     present: dict[str | None, Condition] = {}
     for der_id, m in newest.items():
