@@ -72,6 +72,61 @@ class FeederCreate(BaseModel):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
 
 
+class FeederLocationUpdate(BaseModel):
+    """Where a feeder is and its time zone, set by the user: replaces what its model, its
+    built-in region or the default gives. PV forecasts follow the sun's path there; load
+    profiles and dates given without an offset follow its local clock."""
+
+    model_config = ConfigDict(
+        **STRICT,
+        json_schema_extra={
+            "examples": [
+                {
+                    "latitude_deg": 48.4,
+                    "longitude_deg": 7.9,
+                    "altitude_m": 150.0,
+                    "tz": "Europe/Berlin",
+                }
+            ]
+        },
+    )
+
+    latitude_deg: float = Field(
+        ge=-90, le=90, description="Latitude [degrees north], -90 .. 90", examples=[48.4]
+    )
+    longitude_deg: float = Field(
+        ge=-180, le=180, description="Longitude [degrees east], -180 .. 180", examples=[7.9]
+    )
+    altitude_m: float = Field(
+        default=0.0,
+        ge=-500,
+        le=9000,
+        description="Altitude above sea level [m], -500 .. 9000; default 0 m",
+        examples=[150.0],
+    )
+    tz: str = Field(
+        min_length=1,
+        max_length=64,
+        description="IANA time zone name (an unknown zone is 422 naming it)",
+        examples=["Europe/Berlin"],
+    )
+
+
+class FeederLocationPublic(Public):
+    """Where a feeder is and its time zone, and where that came from."""
+
+    latitude_deg: float = Field(description="Latitude [degrees north]", examples=[48.4])
+    longitude_deg: float = Field(description="Longitude [degrees east]", examples=[7.9])
+    altitude_m: float = Field(description="Altitude above sea level [m]", examples=[150.0])
+    tz: str = Field(description="IANA time zone name", examples=["Europe/Berlin"])
+    source: Literal["user", "model", "builtin", "default"] = Field(
+        description="Where the location came from: set by the user, declared by the model "
+        "(its `location` entry), the built-in feeder's real region, or the default (a note "
+        "on the feeder says so)",
+        examples=["user"],
+    )
+
+
 class FeederPublic(Public):
     """A loaded feeder."""
 
@@ -81,6 +136,9 @@ class FeederPublic(Public):
     operating_mode: Literal["manual", "automatic"]
     created_at: datetime
     updated_at: datetime
+    location: FeederLocationPublic = Field(
+        description="The feeder's effective location and time zone"
+    )
 
 
 class FeederDetailPublic(Public):
@@ -102,6 +160,9 @@ class FeederDetailPublic(Public):
     islands: int
     profile_steps: int
     notes: list[str]
+    location: FeederLocationPublic = Field(
+        description="The feeder's effective location and time zone"
+    )
 
 
 class SwitchPublic(Public):

@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -25,7 +26,8 @@ from gridderms.ders.inventory import (
     feeder_names,
     rated_p_mw,
 )
-from gridderms.dispatch.horizon import Horizon
+from gridderms.dispatch.forecast import forecast_profiles, profile_step, profile_times
+from gridderms.dispatch.horizon import Horizon, parse_start
 from gridderms.dispatch.service import HeadLimits, dispatch_feeder
 from gridderms.hosting import HostingStudy
 from gridderms.tables import format_pairs, format_table
@@ -33,8 +35,11 @@ from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
+from network_models.location import parse_location
+from network_models.profiles import FeederProfiles
 from solvers.acmodel import cached_ac_model
 from solvers.hosting_capacity.limits import StudyLimits
+from solvers.hosting_capacity.operating_point import MIN_LOAD_SHARE, check_min_load_share
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.limits import OperatingLimits
 from solvers.opf.dispatch import FORMULATIONS, DispatchResult
@@ -108,12 +113,24 @@ def _parser() -> argparse.ArgumentParser:
     dispatch.add_argument("--step-min", type=int, default=15, help="period length [min]")
     dispatch.add_argument(
         "--start",
-        default="2026-06-21T00:00",
-        help="horizon start (UTC) for feeders without profiles",
+        default=None,
+        help="horizon start: a date-time in the feeder's time zone (2026-06-21T12:00) or with "
+        "an offset (2026-06-21T10:00Z); on a feeder with profiles it selects the profile step; "
+        "default: now, floored to the step",
     )
     dispatch.add_argument(
-        "--start-step", type=int, default=0, help="first profile step for feeders with profiles"
+        "--start-step",
+        type=int,
+        default=None,
+        help="first profile step (feeders with profiles), instead of --start",
     )
+    dispatch.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="every period uses the model as given: loads at their p_mw/q_mvar, each sgen's "
+        "p_mw its available power (no forecast)",
+    )
+    _location_arguments(dispatch)
     dispatch.add_argument(
         "--objective",
         default="curtailment",
@@ -167,7 +184,14 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="time-series power flow over N profile steps (feeders with profiles)",
     )
-    powerflow.add_argument("--start", type=int, default=0, help="first profile step")
+    powerflow.add_argument(
+        "--start",
+        default=None,
+        help="first profile step (an integer) or a date-time (feeder's time zone, or with an "
+        "offset): on a feeder with profiles the step at that time; on one without, loads by "
+        "their standard profile and PV by clear sky at that time",
+    )
+    _location_arguments(powerflow)
     powerflow.add_argument(
         "--backend",
         choices=["lightsim2grid", "pandapower"],
@@ -215,6 +239,16 @@ def _parser() -> argparse.ArgumentParser:
         help="with --timeseries: largest share of curtailed energy of a managed DER (0.05)",
     )
     hosting.add_argument(
+        "--min-load-share",
+        type=float,
+        default=MIN_LOAD_SHARE,
+        metavar="FRACTION",
+        help="operating point for generation hosting capacity: loads at this share of their "
+        "set-points, a number in [0, 1] (default 0.25; load hosting capacity: 100 %%); not on "
+        "loads with profiles (each at its minimum over the profiles) nor in --timeseries "
+        "(every step at its profile values)",
+    )
+    hosting.add_argument(
         "--tolerance-percent", type=float, default=1.0, help="AC tolerance, relative [%%]"
     )
     hosting.add_argument("--tolerance-mw", type=float, default=0.01, help="AC tolerance [MW]")
@@ -230,8 +264,39 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(source: str) -> Feeder:
-    return load_feeder(source, cache_dir=Settings().cache_dir)
+def profile_start(feeder: Feeder, step: int) -> pd.Timestamp:
+    """The UTC time of profile step ``step`` of a feeder with profiles."""
+    assert feeder.profiles is not None
+    if not 0 <= step < feeder.profiles.n_steps:
+        raise ValueError(
+            f"--start-step {step} is outside the profiles (0..{feeder.profiles.n_steps - 1})"
+        )
+    return profile_times(feeder.profiles, feeder.location.tz)[step]
+
+
+def _location_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--location",
+        default=None,
+        metavar="LAT,LON[,ALT]",
+        help="feeder location [degrees N, degrees E, m] for PV forecasts (default: the model's, "
+        "the built-in's region, or a stated default)",
+    )
+    parser.add_argument(
+        "--tz", default=None, help="the feeder's IANA time zone, e.g. Europe/Berlin"
+    )
+
+
+def _load(source: str, args: argparse.Namespace | None = None) -> Feeder:
+    """Load a feeder; ``--location`` / ``--tz`` in ``args`` override its location."""
+    feeder = load_feeder(source, cache_dir=Settings().cache_dir)
+    location_text = getattr(args, "location", None)
+    tz = getattr(args, "tz", None)
+    if location_text is not None:
+        feeder.location = parse_location(location_text, tz or feeder.location.tz)
+    elif tz is not None:
+        feeder.location = replace(feeder.location, tz=tz, source="user")
+    return feeder
 
 
 def cmd_feeders(args: argparse.Namespace) -> int:
@@ -410,9 +475,19 @@ def _objective(text: str, share: bool) -> Objective:
 
 def cmd_dispatch(args: argparse.Namespace) -> int:
     """Dispatch a feeder's DERs and print the verified schedule summary."""
-    feeder = _load(args.feeder)
+    feeder = _load(args.feeder, args)
     registry = feeder_inventory(feeder, args.der_file)
-    horizon = Horizon(pd.Timestamp(args.start), args.horizon_h, args.step_min)
+    if args.start_step is not None and args.start is not None:
+        raise ValueError("give --start or --start-step, not both")
+    if args.start_step is not None:
+        if feeder.profiles is None:
+            raise ValueError(
+                f"--start-step needs a feeder with profiles; '{feeder.name}' has none: use --start"
+            )
+        start = profile_start(feeder, args.start_step)
+    else:
+        start = parse_start(args.start, feeder.location.tz, args.step_min)
+    horizon = Horizon(start, args.horizon_h, args.step_min)
     result = dispatch_feeder(
         feeder,
         list(registry),
@@ -421,6 +496,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         limits=_limits(args),
         head=HeadLimits(args.head_import_max_mw, args.head_export_max_mw),
         start_step=args.start_step,
+        snapshot=args.snapshot,
         formulation=args.formulation,
         backend=args.backend,
     )
@@ -436,25 +512,49 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0 if result.status == "optimal" else EXIT_INFEASIBLE
-    print(format_dispatch(feeder.name, horizon, len(registry), result))
+    for note in result.notes:
+        print(f"note: {note}")
+    print(format_dispatch(feeder.name, horizon, len(registry), result, feeder.location.tz))
     return 0 if result.status == "optimal" else EXIT_INFEASIBLE
 
 
-def format_dispatch(name: str, horizon: Horizon, n_ders: int, result: DispatchResult) -> str:
-    """Readable summary of a dispatch."""
+def format_dispatch(
+    name: str, horizon: Horizon, n_ders: int, result: DispatchResult, tz: str = "UTC"
+) -> str:
+    """Readable summary of a dispatch (times in ``tz``)."""
     times = result.summary()["times_s"]
     assert isinstance(times, dict)
     timing = (
         f"build {times['build'] * 1e3:.0f} ms, solve {times['solve'] * 1e3:.0f} ms, "
         f"AC verify {times['verify'] * 1e3:.0f} ms, total {times['total'] * 1e3:.0f} ms"
     )
-    head = [
+    starts = horizon.period_starts()
+    head: list[tuple[str, object]] = [
         ("feeder", name),
         ("DERs", n_ders),
-        ("horizon", f"{horizon.n_periods} x {horizon.step_minutes} min"),
+        (
+            "horizon",
+            f"{horizon.n_periods} x {horizon.step_minutes} min from "
+            f"{starts[0].tz_convert(tz):%Y-%m-%d %H:%M} {tz} ({starts[0]:%H:%M} UTC)",
+        ),
         ("formulation", result.formulation),
         ("status", result.status),
     ]
+    forecast = result.forecast or {}
+    if forecast:
+        sources = forecast.get("der_sources") or {}
+        assert isinstance(sources, dict)
+        head.append(("load forecast", forecast.get("load_source")))
+        head.append(
+            (
+                "DER availability",
+                "; ".join(f"{source} ({count} DERs)" for source, count in sources.items())
+                or "no PV or generators",
+            )
+        )
+        available = forecast.get("available_der_mw") or []
+        assert isinstance(available, list)
+        head.append(("available DER power", _series_mw(available, starts, tz)))
     if result.status != "optimal":
         lines = [
             format_pairs([*head, ("times", timing)]),
@@ -490,6 +590,16 @@ def format_dispatch(name: str, horizon: Horizon, n_ders: int, result: DispatchRe
     return text
 
 
+def _series_mw(values: Sequence[float], starts: pd.DatetimeIndex, tz: str) -> str:
+    """``HH:MM v`` per period [MW] (at most 8 shown, evenly spread)."""
+    if not len(values):
+        return "-"
+    n = len(values)
+    picks = sorted({round(i * (n - 1) / 7) for i in range(8)}) if n > 8 else list(range(n))
+    text = ", ".join(f"{starts[i].tz_convert(tz):%H:%M} {values[i]:.3f}" for i in picks)
+    return f"{text} MW" + (f" ({n} periods; --json for all)" if n > 8 else "")
+
+
 def _kv(levels: object) -> str:
     assert isinstance(levels, dict)
     return ", ".join(f"{kv}: {n}" for kv, n in levels.items())
@@ -515,8 +625,8 @@ def _limits(args: argparse.Namespace) -> OperatingLimits:
 def cmd_powerflow(args: argparse.Namespace) -> int:
     """Single or time-series AC power flow."""
     limits = _limits(args)
-    feeder = _load(args.feeder)
-    if args.steps is not None:
+    feeder = _load(args.feeder, args)
+    if args.steps is not None or args.start is not None:
         return _timeseries(feeder, args, limits)
     result = run_powerflow(feeder.net, limits=limits, backend=args.backend, name=feeder.name)
     if args.json:
@@ -569,17 +679,46 @@ def format_powerflow(result: PowerFlowResult) -> str:
     return text
 
 
-def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimits) -> int:
-    if feeder.profiles is None:
+def _timeseries_input(
+    feeder: Feeder, args: argparse.Namespace
+) -> tuple[FeederProfiles, int, int, str]:
+    """(profiles, first step, steps, label) of ``powerflow --steps/--start``."""
+    steps = args.steps if args.steps is not None else 1
+    text = args.start
+    if text is not None and text.strip().lstrip("-").isdigit():
+        if feeder.profiles is None:
+            raise ValueError(
+                f"--start {text} is a profile step, but feeder '{feeder.name}' has no profiles: "
+                f"give a date-time"
+            )
+        return feeder.profiles, int(text), steps, f"from step {int(text)}"
+    if feeder.profiles is not None:
+        if text is None:
+            return feeder.profiles, 0, steps, "from step 0"
+        start = parse_start(text, feeder.location.tz, feeder.profiles.step_minutes)
+        step = profile_step(feeder, start, steps)
+        local = start.tz_convert(feeder.location.tz)
+        return feeder.profiles, step, steps, f"from step {step} ({local:%Y-%m-%d %H:%M %Z})"
+    if text is None:
         raise ValueError(
-            f"feeder '{feeder.name}' has no load/generation profiles; a time-series power flow "
-            f"needs a feeder with profiles (the SimBench built-ins, or simbench:CODE)"
+            f"feeder '{feeder.name}' has no load/generation profiles: give --start DATE-TIME "
+            f"for a time series of its forecast (standard load profiles, clear-sky PV)"
         )
+    start = parse_start(text, feeder.location.tz, 15)
+    horizon = Horizon(start, steps * 0.25, 15)
+    profiles, forecast = forecast_profiles(feeder, ders_from_net(feeder.net), horizon)
+    local = start.tz_convert(feeder.location.tz)
+    label = f"of the forecast from {local:%Y-%m-%d %H:%M %Z} ({forecast.load_source})"
+    return profiles, 0, steps, label
+
+
+def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimits) -> int:
+    profiles, first, steps, label = _timeseries_input(feeder, args)
     result = run_timeseries(
         feeder.net,
-        feeder.profiles,
-        steps=args.steps,
-        start=args.start,
+        profiles,
+        steps=steps,
+        start=first,
         limits=limits,
         name=feeder.name,
         model=cached_ac_model(feeder),
@@ -589,9 +728,9 @@ def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimit
     if not args.no_compare:
         peer = run_timeseries(
             feeder.net,
-            feeder.profiles,
-            steps=min(args.steps, COMPARISON_STEPS),
-            start=args.start,
+            profiles,
+            steps=min(steps, COMPARISON_STEPS),
+            start=first,
             limits=limits,
             method="runpp",
             backend="lightsim2grid",
@@ -609,7 +748,7 @@ def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimit
         return 0
     pairs: list[tuple[str, object]] = [
         ("feeder", feeder.name),
-        ("steps", f"{result.n_steps} x {feeder.profiles.step_minutes} min from step {args.start}"),
+        ("steps", f"{result.n_steps} x {profiles.step_minutes} min {label}"),
         ("method", result.method),
         ("solver", result.solver),
         ("set-up (one conversion)", f"{result.setup_s * 1000:.1f} ms"),
@@ -669,6 +808,7 @@ def cmd_hosting_capacity(args: argparse.Namespace) -> int:
     """Per-bus hosting capacity (static worst case; optionally per profile step, managed)."""
     from gridderms.hosting import TextProgress, run_study, write_outputs
 
+    min_load_share = check_min_load_share(args.min_load_share, "--min-load-share")
     overrides = (args.vm_min_pu, args.vm_max_pu, args.max_loading_percent)
     limits = StudyLimits(defaults=_limits(args), use_bus_limits=all(v is None for v in overrides))
     feeder = _load(args.feeder)
@@ -682,6 +822,7 @@ def cmd_hosting_capacity(args: argparse.Namespace) -> int:
         timeseries=args.timeseries,
         curtailment_share=args.curtailment_share,
         progress=None if args.no_progress else TextProgress(),
+        min_load_share=min_load_share,
     )
     written = write_outputs(study, Path(args.out)) if args.out else []
     if args.json:
@@ -701,6 +842,7 @@ def format_hosting_capacity(study: HostingStudy, written: Sequence[Path] = ()) -
         ("buses", f"{len(table)} ({result.counts['components']} source-connected components)"),
         ("power factor", f"{result.pf:g}"),
         ("limits", result.limits),
+        ("operating point", study.operating_point),
         *[(f"operating point ({m})", text) for m, text in result.operating_points.items()],
         (
             "method",

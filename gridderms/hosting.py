@@ -19,7 +19,12 @@ import pandas as pd
 from network_models.feeder import Feeder
 from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.managed import managed_hosting_capacity, pv_shape
-from solvers.hosting_capacity.operating_point import Mode
+from solvers.hosting_capacity.operating_point import (
+    MIN_LOAD_SHARE,
+    Mode,
+    check_min_load_share,
+    profile_window,
+)
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.hosting_capacity.static import HostingCapacityResult, Progress, hosting_capacity
 from solvers.hosting_capacity.timeseries import (
@@ -42,12 +47,21 @@ class HostingStudy:
         Per bus: static (``min_t HC_t``) and managed hosting capacity of a curtailable PV.
     curtailment_share : float
         The curtailed-energy share allowed for the managed capacity [-].
+    operating_point : str
+        The operating points in one line: the static study's
+        (:attr:`HostingCapacityResult.operating_point`) and, with time series, their profile
+        steps and dates.
     """
 
     static: HostingCapacityResult
     timeseries: dict[str, TimeSeriesHostingCapacity] = field(default_factory=dict)
     managed: pd.DataFrame | None = None
     curtailment_share: float = 0.05
+    operating_point: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.operating_point:
+            self.operating_point = self.static.operating_point
 
     def summaries(self) -> list[str]:
         """Lines on the time-series and managed results, for the command line."""
@@ -74,6 +88,7 @@ class HostingStudy:
     def to_dict(self) -> dict[str, object]:
         """JSON-ready study."""
         data = self.static.to_dict()
+        data["operating_point"] = self.operating_point
         data["timeseries"] = {
             mode: {
                 "first_step": series.steps.start,
@@ -163,14 +178,19 @@ def run_study(
     progress: Progress | None = None,
     jobs: int | None = None,
     managed: bool = True,
+    min_load_share: float = MIN_LOAD_SHARE,
 ) -> HostingStudy:
     """Static hosting capacity of ``buses``; with ``timeseries`` (a word or date for
     :func:`timeseries_steps`, or a range of consecutive profile steps) also per profile step
     and, for generation and with ``managed``, the managed (curtailable) capacity. ``jobs``:
     worker processes of the static study
-    (:func:`~solvers.hosting_capacity.static.hosting_capacity`)."""
+    (:func:`~solvers.hosting_capacity.static.hosting_capacity`). ``min_load_share`` [-]: the
+    share of their set-points at which loads stand in the static study's generation case
+    (feeders without load profiles; the time series take every element at its profile value
+    of each step)."""
     if not 0.0 <= curtailment_share < 1.0:
         raise ValueError(f"curtailment share must be within [0, 1), got {curtailment_share}")
+    min_load_share = check_min_load_share(min_load_share)
     if isinstance(timeseries, range):
         steps: range | None = window_steps(feeder, timeseries.start, len(timeseries))
     else:
@@ -182,12 +202,17 @@ def run_study(
         pf=pf,
         limits=limits,
         tolerance=tolerance,
+        min_load_share=min_load_share,
         progress=progress,
         jobs=jobs,
     )
     study = HostingStudy(static=static, curtailment_share=curtailment_share)
     if steps is None:
         return study
+    study.operating_point += (
+        f"; time series: every element at its profile value at each of the profile "
+        f"{profile_window(feeder, steps)}"
+    )
     for mode in modes:
         if progress is not None and isinstance(progress, TextProgress):
             progress = TextProgress(label=f"buses ({mode}, {len(steps)} steps)")
@@ -239,7 +264,8 @@ class TextProgress:
 def write_outputs(study: HostingStudy, out: Path) -> list[Path]:
     """Write ``hosting_capacity.csv``, ``hosting_capacity.json`` and the PNG plot to ``out``;
     with time series also ``hc_timeseries_<mode>_mw.csv`` (steps x buses) and
-    ``managed_hc.csv``.
+    ``managed_hc.csv``. The CSV's last columns, ``min_load_share`` and ``operating_point``,
+    are the same on every row.
 
     Returns
     -------
@@ -253,7 +279,10 @@ def write_outputs(study: HostingStudy, out: Path) -> list[Path]:
     csv_path = out / "hosting_capacity.csv"
     json_path = out / "hosting_capacity.json"
     png_path = out / "hosting_capacity.png"
-    result.table.to_csv(csv_path, index_label="bus", float_format="%.6f")
+    table = result.table.assign(
+        min_load_share=result.min_load_share, operating_point=study.operating_point
+    )
+    table.to_csv(csv_path, index_label="bus", float_format="%.6f")
     json_path.write_text(json.dumps(study.to_dict(), indent=2, default=_plain))
     written = [csv_path, json_path]
     for mode, series in study.timeseries.items():

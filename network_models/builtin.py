@@ -69,13 +69,22 @@ def _cigre_mv_der() -> BuildResult:
     net.storage.loc[missing, "max_e_mwh"] = rated_mw[missing] * CIGRE_STORAGE_DURATION_H
     net.storage.loc[missing, "min_e_mwh"] = 0.0
     net.storage.loc[net.storage.soc_percent.isna(), "soc_percent"] = 50.0
+    # pandapower writes controllable=False for every sgen it creates (its OPF then holds them
+    # fixed); this is the DER demo feeder, so its PV and wind are the DERMS's to curtail
+    renewable = net.sgen.type.isin(["PV", "WP"])
+    net.sgen["controllable"] = renewable
+    controllable_note = (
+        f"gridderms marked the {int(renewable.sum())} PV and wind sgens controllable "
+        f"(curtailable, reactive range per IEEE 1547); the {int((~renewable).sum())} CHP and "
+        f"fuel-cell units stay controllable=False (held at their p_mw and q_mvar)."
+    )
     note = (
         f"pandapower's CIGRE MV model gives its {int(missing.sum())} batteries no energy "
         f"capacity: gridderms assigned {CIGRE_STORAGE_DURATION_H:g} h at rated power "
         f"({', '.join(f'{e:g}' for e in net.storage.max_e_mwh[missing])} MWh) and 50 % "
         f"initial state of charge."
     )
-    return net, None, (note,)
+    return net, None, (note, controllable_note)
 
 
 def _cigre_lv() -> BuildResult:

@@ -12,6 +12,7 @@ from typing import Any
 
 import pandapower as pp
 
+from network_models.location import DEFAULT_LOCATION, FeederLocation
 from network_models.profiles import FeederProfiles
 from network_models.topology import FeederTopology, build_topology, set_switch_state
 
@@ -34,7 +35,10 @@ class Feeder:
     profiles : FeederProfiles or None
         Load/generation profiles, when the source has them.
     notes : tuple of str
-        Every change gridderms made to the source model (e.g. assigned ratings).
+        Every change gridderms made to the source model (e.g. assigned ratings), and what it
+        assumed where the model is silent (a default location).
+    location : FeederLocation
+        Where the feeder is and its time zone (see :mod:`network_models.location`).
     version : int
         Incremented at every topology change.
     """
@@ -44,6 +48,7 @@ class Feeder:
     net: pp.pandapowerNet
     profiles: FeederProfiles | None = None
     notes: tuple[str, ...] = ()
+    location: FeederLocation = DEFAULT_LOCATION
     version: int = 0
     _topology: FeederTopology | None = field(default=None, repr=False)
     model_cache: dict[str, Any] = field(default_factory=dict, repr=False)

@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -19,13 +20,21 @@ import pandas as pd
 from network_models.builtin import BUILTIN_FEEDERS, BuildResult, simbench_feeder
 from network_models.errors import FeederFileError, FeederNotFoundError
 from network_models.feeder import Feeder
+from network_models.location import (
+    DEFAULT_LOCATION,
+    FeederLocation,
+    LocationError,
+    builtin_location,
+    default_location_note,
+    location_from_mapping,
+)
 from network_models.profiles import FeederProfiles
 from network_models.validation import validate_net
 
 logger = logging.getLogger(__name__)
 
 #: bump when a built-in's construction changes, so stale caches are rebuilt
-CACHE_FORMAT = 3
+CACHE_FORMAT = 4
 SIMBENCH_PREFIX = "simbench:"
 
 
@@ -72,7 +81,10 @@ def load_feeder(
                 f"feeder '{text}' is neither a built-in feeder ({', '.join(BUILTIN_FEEDERS)}, "
                 f"or simbench:CODE) nor an existing file"
             )
-        feeder = Feeder(name=path.stem, source=str(path), net=read_feeder_file(path))
+        net = read_feeder_file(path)
+        feeder = Feeder(name=path.stem, source=str(path), net=net)
+    feeder.location, location_notes = feeder_location(feeder.name, text, feeder.net)
+    feeder.notes = (*feeder.notes, *location_notes)
     if validate:
         validate_net(feeder.net, feeder.source)
     return feeder
@@ -278,6 +290,29 @@ def _matpower_ppc(path: Path, fields: dict[str, object]) -> dict[str, object]:
     branch[branch[:, 8] == 0, 8] = 1  # TAP 0 means no transformer: ratio 1
     ppc.update(bus=bus, gen=gen, branch=branch)
     return ppc
+
+
+def feeder_location(
+    name: str, source: str, net: pp.pandapowerNet
+) -> tuple[FeederLocation, tuple[str, ...]]:
+    """The location a feeder's model declares, else its built-in region, else the default
+    (with a note naming it).
+
+    Raises
+    ------
+    FeederFileError
+        The model's ``location`` entry is not a valid location (the problem named).
+    """
+    declared = net.get("location") if hasattr(net, "get") else None
+    if isinstance(declared, Mapping):
+        try:
+            return location_from_mapping(declared, "model"), ()
+        except LocationError as exc:
+            raise FeederFileError(f"{source}: the model's 'location' entry: {exc}") from exc
+    builtin = builtin_location(source.removeprefix("builtin:"))
+    if builtin is not None:
+        return builtin, ()
+    return DEFAULT_LOCATION, (default_location_note(name),)
 
 
 def _load_builtin(name: str, cache_dir: Path) -> Feeder:

@@ -132,6 +132,8 @@ STATE_CHANGING: list[tuple[str, str, tuple[str, ...], object]] = [
     ("POST", "/feeders/roles/switches/0/open", ("adms",), {}),
     ("POST", "/feeders/roles/switches/0/close", ("adms",), {}),
     ("PUT", "/feeders/roles/mode", ("operator",), {"operating_mode": "manual"}),
+    ("PUT", "/feeders/roles/location", (), {"latitude_deg": 1, "longitude_deg": 2, "tz": "UTC"}),
+    ("DELETE", "/feeders/roles/location", (), None),
     ("POST", "/feeders/roles/ders", ("adms",), PV),
     ("PUT", "/feeders/roles/ders/sgen-0", ("adms",), PV),
     ("DELETE", "/feeders/roles/ders/sgen-0", ("adms",), None),

@@ -108,6 +108,7 @@ def test_hosting_capacity_job_same_table_on_sqlite_and_postgresql(
         assert rows[0]["hc_gen_mw"] is None and rows[0]["binding_load"] == "source bus"
         assert rows[5]["hc_gen_mw"] > end["hc_gen_mw"] and rows[5]["feeder"] == "feeder-0"
         assert body["summary"]["buses"] == 3 and body["summary"]["modes"] == ["gen", "load"]
+        assert body["request"]["min_load_share"] == body["summary"]["min_load_share"] == 0.25
         with server.client("viewer") as viewer:
             listed = viewer.get("/feeders/bw-hc/hosting-capacity").json()
             assert [r["run_id"] for r in listed] == [body["run_id"]]
@@ -358,6 +359,48 @@ def test_hosting_capacity_timeseries_and_managed_over_http_equal_the_cli(
                 assert got[key] == pytest.approx(want[key], abs=AGREE_MW)
             assert got["managed_hc_mw"] >= got["static_hc_mw"]
             assert got["curtailed_share"] <= 0.1 + 1e-9
+
+
+def test_hosting_capacity_min_load_share_over_http_equals_the_cli(
+    servers: dict[str, ApiServer], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["hosting-capacity", "baran-wu-33", "--buses", "0", "5", "17", "--json"]
+    assert main([*argv, "--no-progress", "--min-load-share", "0.6"]) == 0
+    cli = json.loads(capsys.readouterr().out)
+    line = "loads at 60 % of their set-points (generation HC), 100 % (load HC)"
+    assert cli["min_load_share"] == 0.6 and cli["operating_point"] == line
+    for server in servers.values():
+        with server.client("admin") as admin:
+            loaded = admin.post("/feeders", json={"builtin": "baran-wu-33", "name": "bw-share"})
+            assert loaded.status_code == 201, loaded.text
+        path = "/feeders/bw-share/hosting-capacity"
+        with server.client("adms") as adms:
+            for bad in ("1.5", "-0.1", "NaN", "Infinity", '"0.5"', "true", "null"):
+                refused = adms.post(
+                    path,
+                    content=f'{{"buses": [17], "min_load_share": {bad}}}',
+                    headers={"Content-Type": "application/json"},
+                )
+                assert refused.status_code == 422, (bad, refused.text)
+                [error] = refused.json()["detail"]
+                assert error["loc"] == ["body", "min_load_share"], (bad, error)
+            accepted = adms.post(path, json={"buses": [0, 5, 17], "min_load_share": 0.6})
+            assert accepted.status_code == 202, accepted.text
+            assert accepted.json()["request"]["min_load_share"] == 0.6
+            body = _wait(adms, accepted.json()["run_id"], ("done", "failed"), 60)
+        assert body["status"] == "done", body
+        assert body["summary"]["min_load_share"] == 0.6
+        assert body["summary"]["operating_point"] == line
+        assert body["summary"]["operating_points"] == cli["operating_points"]
+        api_rows = {row["bus"]: row for row in body["buses"]}
+        assert sorted(api_rows) == [row["bus"] for row in cli["buses"]] == [0, 5, 17]
+        for row in cli["buses"]:
+            for mode in ("gen", "load"):
+                got, want = api_rows[row["bus"]][f"hc_{mode}_mw"], row[f"hc_{mode}_mw"]
+                assert (got is None and want is None) or got == pytest.approx(want, abs=AGREE_MW)
+                assert api_rows[row["bus"]][f"binding_{mode}"] == row[f"binding_{mode}"]
+        # more load at the operating point hosts more generation than the default 25 %
+        assert api_rows[17]["hc_gen_mw"] > 1.976 + 0.03
 
 
 def test_cancel_hosting_capacity_queued_and_running(server: ApiServer) -> None:

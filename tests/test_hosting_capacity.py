@@ -232,6 +232,18 @@ def test_cli_hosting_capacity_end_to_end(cache_dir, tmp_path, capsys) -> None:
         (["--buses", "five"], "bus id 'five' is not an integer"),
         (["--pf", "1.5"], "power factor must be within"),
         (["--timeseries", "day"], "feeder 'baran-wu-33' has no profiles"),
+        (
+            ["--min-load-share", "1.5"],
+            "--min-load-share must be a finite number within [0, 1], got 1.5",
+        ),
+        (
+            ["--min-load-share", "-0.1"],
+            "--min-load-share must be a finite number within [0, 1], got -0.1",
+        ),
+        (
+            ["--min-load-share", "nan"],
+            "--min-load-share must be a finite number within [0, 1], got nan",
+        ),
     ],
 )
 def test_cli_hosting_capacity_bad_input_exits_2(cache_dir, capsys, args, message) -> None:
@@ -246,3 +258,102 @@ def test_managed_capacity_is_zero_where_the_bus_hosts_nothing_at_sunny_steps() -
     assert managed.loc[2, "managed_hc_mw"] == pytest.approx(0.0, abs=1e-5)
     # bus 1: 1 MW firm; S * shape exceeds 1 MW only at the peak step: 5 % of 2 S
     assert managed.loc[1, "managed_hc_mw"] == pytest.approx(1.0 / 0.9, rel=2e-3)
+
+
+#: a few Baran-Wu buses: next to the source (thermal), mid-feeder, the ends of the laterals
+SHARE_BUSES = [1, 5, 17, 24, 32]
+
+
+def test_min_load_share_1_raises_generation_capacity_and_is_runpp_exact(baran) -> None:
+    feeder, default = baran
+    full = hosting_capacity(feeder, buses=SHARE_BUSES, tolerance=TIGHT, min_load_share=1.0)
+    assert full.min_load_share == 1.0 and default.min_load_share == 0.25
+    assert full.operating_point == (
+        "loads at 100 % of their set-points (generation HC), 100 % (load HC)"
+    )
+    assert default.operating_point == (
+        "loads at 25 % of their set-points (generation HC), 100 % (load HC)"
+    )
+    point = worst_case(feeder, "gen", min_load_share=1.0)  # loads at their file values
+    pd.testing.assert_series_equal(
+        point.values[("load", "p_mw")], feeder.net.load.p_mw.astype(float)
+    )
+    reference = BruteForce(feeder.net, point, StudyLimits(), "gen", 1.0)
+    for bus in SHARE_BUSES:
+        hc = full.table.loc[bus, "hc_gen_mw"]
+        # more load absorbs more of the new generation: a higher capacity everywhere
+        assert hc > default.table.loc[bus, "hc_gen_mw"] + TIGHT.width_mw(hc), bus
+        # load hosting capacity is at 100 % of the set-points either way (1 W: other buses,
+        # other LP warm starts)
+        load_mw = default.table.loc[bus, "hc_load_mw"]
+        assert full.table.loc[bus, "hc_load_mw"] == pytest.approx(load_mw, abs=1e-6)
+        # pandapower runpp at the reported capacity: feasible, and a limit at its bound
+        assert reference.evaluate(bus, hc).margin <= 0.0, bus
+        beyond = reference.evaluate(bus, max(1.02 * hc, hc + TIGHT.width_mw(hc)))
+        assert beyond.margin > 0.0, bus
+        assert full.table.loc[bus, "binding_gen"] in beyond.violated, (bus, beyond.violated)
+    assert full.table.loc[17, "hc_gen_mw"] == pytest.approx(3.04, rel=0.02)
+
+
+@pytest.mark.parametrize("share", [1.5, -0.1, math.nan, math.inf, True])
+def test_min_load_share_outside_0_1_is_refused(baran, share) -> None:
+    feeder, _ = baran
+    with pytest.raises(ValueError, match=r"min_load_share must be a finite number within \[0, 1\]"):
+        hosting_capacity(feeder, buses=[17], min_load_share=share)
+    with pytest.raises(ValueError, match="min_load_share must be a finite number"):
+        run_study(feeder, buses=[17], min_load_share=share)
+    with pytest.raises(ValueError, match="min_load_share must be a finite number"):
+        worst_case(feeder, "gen", min_load_share=share)
+
+
+def test_min_load_share_does_not_apply_to_loads_with_profiles(lv_rural) -> None:
+    low = hosting_capacity(lv_rural, buses=[3, 8], modes=("gen",), min_load_share=0.0)
+    high = hosting_capacity(lv_rural, buses=[3, 8], modes=("gen",), min_load_share=1.0)
+    pd.testing.assert_series_equal(low.table.hc_gen_mw, high.table.hc_gen_mw)
+    assert high.operating_point == (
+        "each load at its minimum (generation HC) over the profile steps 0..35135 "
+        "(2016-01-01 00:00 .. 2016-12-31 23:45); min_load_share does not apply (the profiles "
+        "give the operating point)"
+    )
+
+
+def test_cli_min_load_share_in_text_json_csv(cache_dir, tmp_path, capsys) -> None:
+    out = tmp_path / "share"
+    args = ["hosting-capacity", "baran-wu-33", "--buses", "5", "17", "--no-progress"]
+    assert main([*args, "--min-load-share", "0.6", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    line = "loads at 60 % of their set-points (generation HC), 100 % (load HC)"
+    assert f"operating point:        {line}" in text.splitlines()
+    csv = pd.read_csv(out / "hosting_capacity.csv", index_col="bus")
+    assert list(csv.columns[-2:]) == ["min_load_share", "operating_point"] and len(csv) == 2
+    assert (csv.min_load_share == 0.6).all() and (csv.operating_point == line).all()
+    written = json.loads((out / "hosting_capacity.json").read_text())
+    assert written["min_load_share"] == 0.6 and written["operating_point"] == line
+    assert main([*args, "--min-load-share", "0.6", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["min_load_share"] == 0.6 and printed["operating_point"] == line
+    assert printed["buses"] == written["buses"]
+    # the library's result at the same share
+    feeder = load_feeder("baran-wu-33", cache_dir=cache_dir)
+    study = run_study(feeder, buses=[5, 17], min_load_share=0.6)
+    for row in printed["buses"]:
+        assert row["hc_gen_mw"] == study.static.table.loc[row["bus"], "hc_gen_mw"]
+    # the default: 25 %; load mode alone says the share is for generation only
+    assert main([*args, "--mode", "load"]) == 0
+    assert (
+        "operating point:        loads at 100 % of their set-points (load HC); min_load_share "
+        "(25 %) applies to generation HC only"
+    ) in capsys.readouterr().out.splitlines()
+
+
+def test_cli_operating_point_of_a_time_series_names_the_steps_and_dates(cache_dir, capsys) -> None:
+    argv = ["hosting-capacity", "1-LV-rural1--0-sw", "--mode", "gen", "--buses", "3"]
+    argv += ["--timeseries", "2016-06-21", "--min-load-share", "0.5", "--json", "--no-progress"]
+    assert main(argv) == 0
+    study = json.loads(capsys.readouterr().out)
+    assert study["min_load_share"] == 0.5
+    assert study["operating_point"].endswith(
+        "min_load_share does not apply (the profiles give the operating point); time series: "
+        "every element at its profile value at each of the profile steps 16512..16607 "
+        "(2016-06-21 00:00 .. 2016-06-21 23:45)"
+    )

@@ -1,4 +1,4 @@
-"""Feeders: built-ins, loading, inspection, topology, switching and operating mode."""
+"""Feeders: built-ins, loading, inspection, topology, switching, operating mode and location."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ from api.schemas import (
     BuiltinFeederPublic,
     FeederCreate,
     FeederDetailPublic,
+    FeederLocationPublic,
+    FeederLocationUpdate,
     FeederPublic,
     FeederVersionPublic,
     ModeUpdate,
@@ -30,11 +32,17 @@ from api.schemas import (
 from gridderms.persistence.repositories import feeder_by_name
 from gridderms.service import feeders as service
 from gridderms.service.auth import Principal
-from gridderms.service.feeders import FeederModels, FeederUploadError, UploadFormat
+from gridderms.service.feeders import (
+    FeederLocationError,
+    FeederModels,
+    FeederUploadError,
+    UploadFormat,
+)
 
 router = APIRouter(tags=["feeders"])
 
 FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
+_UNKNOWN_FEEDER: dict[int | str, dict[str, object]] = {404: {"description": "Unknown feeder"}}
 
 
 @router.get("/builtin-feeders", response_model=list[BuiltinFeederPublic])
@@ -44,9 +52,9 @@ def builtin_feeders(_: Viewer) -> list[BuiltinFeederPublic]:
 
 
 @router.get("/feeders", response_model=list[FeederPublic])
-def list_feeders(_: Viewer, session: SessionDep) -> list[FeederPublic]:
-    """Loaded feeders."""
-    return [FeederPublic.model_validate(row) for row in service.list_feeders(session)]
+def list_feeders(_: Viewer, session: SessionDep, models: ModelsDep) -> list[FeederPublic]:
+    """Loaded feeders, each with its effective location."""
+    return [FeederPublic(**service.summary(models, row)) for row in service.list_feeders(session)]
 
 
 @router.post(
@@ -67,7 +75,7 @@ def load_feeder(
 ) -> FeederPublic:
     """Load a built-in feeder and register its DERs (admin)."""
     row = service.load_builtin(session, models, principal, body.builtin, body.name)
-    return FeederPublic.model_validate(row)
+    return FeederPublic(**service.summary(models, row))
 
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024
@@ -123,6 +131,11 @@ def _too_large(size_bytes: int | str) -> HTTPException:
 
 def _invalid(loc: list[str], message: str, kind: str) -> RequestValidationError:
     return RequestValidationError([{"loc": loc, "msg": message, "type": kind}])
+
+
+def _location_invalid(where: str, exc: FeederLocationError) -> RequestValidationError:
+    """422 for a location problem in the ``where`` (``body`` or ``query``), at its field."""
+    return _invalid([where, *([exc.field] if exc.field else [])], str(exc), "feeder_location")
 
 
 async def _body_chunks(request: Request, limit_bytes: int) -> AsyncGenerator[bytes, None]:
@@ -208,7 +221,8 @@ def _format_of(filename: str) -> UploadFormat:
         413: {"description": f"File larger than {MAX_UPLOAD_BYTES // 2**20} MiB"},
         422: {
             "description": "Unreadable file, a model failing validation, no format given or "
-            "inferable, or a malformed multipart body (named)"
+            "inferable, a malformed multipart body, or an incomplete or invalid location "
+            "(named)"
         },
     },
     openapi_extra=_UPLOAD_BODY,
@@ -227,11 +241,62 @@ async def upload_feeder(
             f"name's extension ({_EXTENSIONS_TEXT}); required for a raw body",
         ),
     ] = None,
+    latitude_deg: Annotated[
+        float | None,
+        Query(
+            ge=-90,
+            le=90,
+            description="Latitude of the feeder [degrees north]; with longitude_deg and tz it "
+            "sets the feeder's location (default: the model's or the default)",
+            examples=[48.4],
+        ),
+    ] = None,
+    longitude_deg: Annotated[
+        float | None,
+        Query(
+            ge=-180,
+            le=180,
+            description="Longitude of the feeder [degrees east]; with latitude_deg and tz",
+            examples=[7.9],
+        ),
+    ] = None,
+    altitude_m: Annotated[
+        float | None,
+        Query(
+            ge=-500,
+            le=9000,
+            description="Altitude of the feeder above sea level [m] (with latitude_deg, "
+            "longitude_deg and tz; default 0 m)",
+            examples=[150.0],
+        ),
+    ] = None,
+    tz: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=64,
+            description="IANA time zone of the feeder (with latitude_deg and longitude_deg)",
+            examples=["Europe/Berlin"],
+        ),
+    ] = None,
 ) -> FeederPublic:
     """Load a feeder from an uploaded pandapower JSON, MATPOWER ``.m`` or MATPOWER ``.mat``
     file (admin), sent as a multipart/form-data file part ``file`` or as the raw body: read
     and validated like a file given to the command line, stored with the file, its DERs
-    registered. A malformed file or a model failing validation is 422 naming the problem."""
+    registered. A malformed file or a model failing validation is 422 naming the problem.
+    ``latitude_deg``, ``longitude_deg`` and ``tz`` (and optionally ``altitude_m``) set the
+    feeder's location, as ``PUT /feeders/{feeder}/location`` does; given only in part, or
+    invalid, they are 422 naming the problem, before the file is read."""
+    location = {
+        "latitude_deg": latitude_deg,
+        "longitude_deg": longitude_deg,
+        "altitude_m": altitude_m,
+        "tz": tz,
+    }
+    try:
+        service.location_input(location)
+    except FeederLocationError as exc:
+        raise _location_invalid("query", exc) from None
     media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     multipart = media_type == "multipart/form-data"
     limit_bytes = MAX_UPLOAD_BYTES + (MULTIPART_OVERHEAD_BYTES if multipart else 0)
@@ -253,21 +318,70 @@ async def upload_feeder(
         content = b"".join([chunk async for chunk in _body_chunks(request, limit_bytes)])
     try:
         row = await run_in_threadpool(
-            service.upload, session, models, principal, name, file_format, content
+            service.upload, session, models, principal, name, file_format, content, location
         )
     except FeederUploadError as exc:
         raise RequestValidationError(
             [{"loc": ["body"], "msg": str(exc), "type": "feeder_file"}]
         ) from None
-    return FeederPublic.model_validate(row)
+    return FeederPublic(**await run_in_threadpool(service.summary, models, row))
 
 
-@router.get("/feeders/{feeder}", response_model=FeederDetailPublic)
+@router.get("/feeders/{feeder}", response_model=FeederDetailPublic, responses=_UNKNOWN_FEEDER)
 def inspect_feeder(
     _: Viewer, session: SessionDep, models: ModelsDep, feeder: FeederName
 ) -> FeederDetailPublic:
-    """Size, voltage levels, topology summary and model notes."""
+    """Size, voltage levels, topology summary, model notes and effective location."""
     return FeederDetailPublic(**service.describe(models, feeder_by_name(session, feeder)))
+
+
+@router.get(
+    "/feeders/{feeder}/location", response_model=FeederLocationPublic, responses=_UNKNOWN_FEEDER
+)
+def feeder_location(
+    _: Viewer, session: SessionDep, models: ModelsDep, feeder: FeederName
+) -> FeederLocationPublic:
+    """Where the feeder is and its time zone: set by the user, else declared by its model,
+    its built-in region or the default (``source`` says which)."""
+    return FeederLocationPublic(**models.location(feeder_by_name(session, feeder)).to_dict())
+
+
+@router.put(
+    "/feeders/{feeder}/location",
+    response_model=FeederLocationPublic,
+    responses={
+        **_UNKNOWN_FEEDER,
+        422: {"description": "A value out of range or an unknown time zone (named)"},
+    },
+    openapi_extra=body_doc("FeederLocationUpdate"),
+)
+def set_location(
+    principal: Admin,
+    session: SessionDep,
+    models: ModelsDep,
+    feeder: FeederName,
+    body: Annotated[FeederLocationUpdate, Depends(json_body(FeederLocationUpdate))],
+) -> FeederLocationPublic:
+    """Set where the feeder is and its time zone (admin), replacing what its model, its
+    built-in region or the default gives; audited, used by every later power flow, dispatch
+    and study. An unknown time zone is 422 naming it."""
+    try:
+        location = service.set_location(session, models, feeder, body.model_dump(), principal)
+    except FeederLocationError as exc:
+        raise _location_invalid("body", exc) from None
+    return FeederLocationPublic(**location.to_dict())
+
+
+@router.delete(
+    "/feeders/{feeder}/location", response_model=FeederLocationPublic, responses=_UNKNOWN_FEEDER
+)
+def reset_location(
+    principal: Admin, session: SessionDep, models: ModelsDep, feeder: FeederName
+) -> FeederLocationPublic:
+    """Drop the location set by the user (admin): the feeder is located by its model, its
+    built-in region or the default again (returned); audited."""
+    location = service.reset_location(session, models, feeder, principal)
+    return FeederLocationPublic(**location.to_dict())
 
 
 @router.get("/feeders/{feeder}/topology", response_model=TopologyPublic)
@@ -360,9 +474,10 @@ def close_switch(
 def set_mode(
     principal: Operator,
     session: SessionDep,
+    models: ModelsDep,
     feeder: FeederName,
     body: Annotated[ModeUpdate, Depends(json_body(ModeUpdate))],
 ) -> FeederPublic:
     """Set the operating mode: ``manual`` (schedules wait for approval) or ``automatic``."""
     row = service.set_mode(session, principal, feeder, body.operating_mode)
-    return FeederPublic.model_validate(row)
+    return FeederPublic(**service.summary(models, row))

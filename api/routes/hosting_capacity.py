@@ -57,7 +57,9 @@ def request_hosting_capacity(
     """Request a hosting-capacity study (adms): 202 + ``Location`` of the run; poll its
     ``status`` and ``progress``, the table arrives with ``done``. With ``timeseries`` (a window
     of the feeder's profile steps) the summary also has per bus and mode the lowest capacity
-    over the window, with ``managed`` the managed capacity of a curtailable PV."""
+    over the window, with ``managed`` the managed capacity of a curtailable PV.
+    ``min_load_share`` (default 0.25) sets the loads of the generation case (feeders without
+    load profiles); the summary reports it and the ``operating_point`` in words."""
     try:
         run = service.request_run(session, models, principal, feeder, body)
     except service.StudyNotApplicableError as exc:

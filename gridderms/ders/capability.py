@@ -52,6 +52,11 @@ class ReactiveCapability(BaseModel):
         (e.g. 0.9; 1.0 means unity power factor only, i.e. no reactive power).
     ieee1547_category : {"A", "B"}
         IEEE 1547-2018 normal-operating-performance category.
+    q_min_mvar, q_max_mvar : float, optional
+        A reactive range the DER's model declares [MVAr] (pandapower's ``min_q_mvar`` /
+        ``max_q_mvar``, generator sign: absorption negative). When given, the range is this box
+        (and the apparent-power circle): ``pf_min`` and the IEEE 1547 category limits do not
+        apply. ``q_min_mvar == q_max_mvar`` holds the DER at that reactive power.
     """
 
     model_config = STRICT_FROZEN
@@ -59,6 +64,8 @@ class ReactiveCapability(BaseModel):
     s_rated_mva: float = Field(gt=0)
     pf_min: float = Field(gt=0, le=1)
     ieee1547_category: Ieee1547Category
+    q_min_mvar: float | None = None
+    q_max_mvar: float | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -66,17 +73,43 @@ class ReactiveCapability(BaseModel):
         check_numeric_inputs(cls, data)
         return data
 
+    @model_validator(mode="after")
+    def _check_declared_range(self) -> ReactiveCapability:
+        declared = (self.q_min_mvar is None, self.q_max_mvar is None)
+        if declared[0] != declared[1]:
+            raise CapabilityError(
+                "q_min_mvar and q_max_mvar must be given together (a declared reactive range)"
+            )
+        if self.q_min_mvar is not None and self.q_max_mvar is not None:
+            for name, value in (("q_min_mvar", self.q_min_mvar), ("q_max_mvar", self.q_max_mvar)):
+                if not math.isfinite(value):
+                    raise CapabilityError(f"{name} must be finite [MVAr], got {value}")
+            if self.q_min_mvar > self.q_max_mvar:
+                raise CapabilityError(
+                    f"q_min_mvar ({self.q_min_mvar}) is above q_max_mvar ({self.q_max_mvar})"
+                )
+        return self
+
+    @property
+    def declared(self) -> bool:
+        """Whether the reactive range is a declared box (not pf_min and IEEE 1547)."""
+        return self.q_min_mvar is not None
+
     @property
     def q_inject_max_mvar(self) -> float:
-        """Category limit on reactive injection [MVAr] (0.44 * S_rated for A and B)."""
+        """Upper reactive limit [MVAr]: the declared ``q_max_mvar``, else the category limit
+        on injection (0.44 * S_rated for A and B)."""
+        if self.q_max_mvar is not None:
+            return self.q_max_mvar
         return IEEE1547_TABLE7_PU[self.ieee1547_category][0] * self.s_rated_mva
 
     @property
     def q_absorb_max_mvar(self) -> float:
-        """Category limit on reactive absorption as a magnitude [MVAr].
-
-        0.25 * S_rated for category A, 0.44 * S_rated for category B.
-        """
+        """Lower reactive limit as an absorption magnitude [MVAr]: ``-q_min_mvar`` when
+        declared, else the category limit (0.25 * S_rated for category A, 0.44 * S_rated
+        for category B)."""
+        if self.q_min_mvar is not None:
+            return -self.q_min_mvar
         return IEEE1547_TABLE7_PU[self.ieee1547_category][1] * self.s_rated_mva
 
 
@@ -124,6 +157,9 @@ def q_limits_mvar(p_mw: float, capability: ReactiveCapability) -> tuple[float, f
     p_abs = abs(float(p_mw))
     s_rated = capability.s_rated_mva
     q_circle = math.sqrt(s_rated * s_rated - p_abs * p_abs) if p_abs < s_rated else 0.0
+    if capability.q_min_mvar is not None and capability.q_max_mvar is not None:
+        low = min(max(capability.q_min_mvar, -q_circle), q_circle)
+        return low, max(min(capability.q_max_mvar, q_circle), low)
     q_pf = p_abs * math.tan(math.acos(capability.pf_min))
     q_max = min(q_circle, q_pf, capability.q_inject_max_mvar)
     q_absorb = min(q_circle, q_pf, capability.q_absorb_max_mvar)

@@ -35,24 +35,53 @@ COMMON_COLUMNS: tuple[str, ...] = (
 )
 """Columns every DER CSV file must have, in file order."""
 
-REACTIVE_COLUMNS: tuple[str, ...] = ("s_rated_mva", "pf_min", "ieee1547_category")
-"""Common columns that fill the nested ``reactive`` capability."""
+DECLARED_Q_COLUMNS: tuple[str, ...] = ("q_min_mvar", "q_max_mvar")
+"""Optional columns of a declared reactive range [MVAr] (both or neither)."""
 
-OPTIONAL_COLUMNS: tuple[str, ...] = ("source_element",)
+REACTIVE_COLUMNS: tuple[str, ...] = (
+    "s_rated_mva",
+    "pf_min",
+    "ieee1547_category",
+    *DECLARED_Q_COLUMNS,
+)
+"""Columns that fill the nested ``reactive`` capability."""
+
+OPTIONAL_COLUMNS: tuple[str, ...] = ("source_element", *DECLARED_Q_COLUMNS)
 """Columns a DER CSV file may have; written last by the exporter."""
 
 _BASE_FIELDS = frozenset(DerRecordBase.model_fields)
 
 TYPE_COLUMNS: Mapping[str, tuple[str, ...]] = {
-    der_type: tuple(name for name in cls.model_fields if name not in _BASE_FIELDS)
+    der_type: tuple(
+        name
+        for name, info in cls.model_fields.items()
+        if name not in _BASE_FIELDS and info.is_required()
+    )
     for der_type, cls in DER_RECORD_CLASSES.items()
 }
-"""Type-specific columns of each ``der_type`` (the record fields beyond the common ones)."""
+"""Required type-specific columns of each ``der_type`` (record fields beyond the common
+ones without a default)."""
 
-ALL_COLUMNS: tuple[str, ...] = (
-    COMMON_COLUMNS
-    + tuple(dict.fromkeys(col for cols in TYPE_COLUMNS.values() for col in cols))
-    + OPTIONAL_COLUMNS
+TYPE_OPTIONAL_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    der_type: tuple(
+        name
+        for name, info in cls.model_fields.items()
+        if name not in _BASE_FIELDS and not info.is_required() and name != "der_type"
+    )
+    for der_type, cls in DER_RECORD_CLASSES.items()
+}
+"""Optional type-specific columns (``p_min_mw``, ``p_limit_mw``, ``tilt_deg``...): blank or
+absent means the record's default."""
+
+ALL_COLUMNS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (
+            *COMMON_COLUMNS,
+            *(col for cols in TYPE_COLUMNS.values() for col in cols),
+            *(col for cols in TYPE_OPTIONAL_COLUMNS.values() for col in cols),
+            *OPTIONAL_COLUMNS,
+        )
+    )
 )
 """Every known column, in the order the exporter writes them."""
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import pandas as pd
 from pydantic import ValidationError
 
 from gridderms.ders.capability import Ieee1547Category
@@ -29,6 +30,7 @@ from gridderms.ders.csv_format import (
     OPTIONAL_COLUMNS,
     REACTIVE_COLUMNS,
     TYPE_COLUMNS,
+    TYPE_OPTIONAL_COLUMNS,
     CellValue,
     cell_kind,
     parse_cell,
@@ -224,6 +226,7 @@ def _csv_rows(path: Path, text: str) -> Iterator[tuple[int, dict[str, str]]]:
     columns = [column.strip() for column in header]
     known = set(COMMON_COLUMNS) | set(OPTIONAL_COLUMNS)
     known.update(column for cols in TYPE_COLUMNS.values() for column in cols)
+    known.update(column for cols in TYPE_OPTIONAL_COLUMNS.values() for column in cols)
     for column in columns:
         if column not in known:
             raise DerImportError(f"{path}: unknown column '{column}'")
@@ -252,8 +255,9 @@ def _csv_record(row: Mapping[str, str], where: str, columns: frozenset[str]) -> 
             f"{_where(where, der_id)}: unknown der_type {der_type!r} "
             f"(expected one of {_KNOWN_TYPES})"
         )
-    own = TYPE_COLUMNS[der_type]
-    for column in own:
+    required = TYPE_COLUMNS[der_type]
+    own = (*required, *TYPE_OPTIONAL_COLUMNS[der_type])
+    for column in required:
         if column not in columns:
             raise DerImportError(
                 f"{_where(where, der_id)}: missing column '{column}' required for der_type "
@@ -382,18 +386,78 @@ def _common(
     }
 
 
+def _curve_q_range(
+    net: pandapowerNet, row: Mapping[str, Any], p_low_mw: float, p_high_mw: float
+) -> tuple[float, float] | None:
+    """The tightest reactive range [MVAr] of a pandapower reactive capability curve over the
+    active power range ``p_low_mw .. p_high_mw`` (None when the element has no curve)."""
+    if not _flag(row, "reactive_capability_curve"):
+        return None
+    table = net.get("q_capability_curve_table")
+    curve_id = row.get("id_q_capability_characteristic")
+    if table is None or len(table) == 0 or curve_id is None or pd.isna(curve_id):
+        return None
+    points = table[table["id_q_capability_curve"] == curve_id].sort_values("p_mw")
+    if points.empty:
+        return None
+    p = points["p_mw"].to_numpy(dtype=float)
+    inside = p[(p > p_low_mw) & (p < p_high_mw)]
+    samples = np.concatenate([[p_low_mw, p_high_mw], inside])
+    q_min = np.interp(samples, p, points["q_min_mvar"].to_numpy(dtype=float))
+    q_max = np.interp(samples, p, points["q_max_mvar"].to_numpy(dtype=float))
+    return float(q_min.max()), float(q_max.min())
+
+
+def _declared_q_range(
+    net: pandapowerNet, row: Mapping[str, Any], p_low_mw: float, p_high_mw: float
+) -> tuple[float, float] | None:
+    """The reactive range [MVAr] the model declares for an element: its capability curve
+    (the tightest range over its active power range), else ``min_q_mvar`` / ``max_q_mvar``
+    (a missing side: 0, i.e. no reactive power that way), else None."""
+    curve = _curve_q_range(net, row, p_low_mw, p_high_mw)
+    if curve is not None:
+        return curve
+    q_min, q_max = _number(row, "min_q_mvar"), _number(row, "max_q_mvar")
+    if q_min is None and q_max is None:
+        return None
+    return (0.0 if q_min is None else q_min), (0.0 if q_max is None else q_max)
+
+
 def _sgen(
-    index: int, row: Mapping[str, Any], pf_min: float, category: Ieee1547Category
+    net: pandapowerNet,
+    index: int,
+    row: Mapping[str, Any],
+    pf_min: float,
+    category: Ieee1547Category,
 ) -> dict[str, Any]:
     scaling = _number(row, "scaling")
     p_now = (_number(row, "p_mw") or 0.0) * (1.0 if scaling is None else scaling)
     sn_mva = _positive(row, "sn_mva")
+    max_p = _number(row, "max_p_mw")
     nameplate = sn_mva or max(abs(p_now), _positive(row, "max_p_mw") or 0.0)
-    s_rated = sn_mva or nameplate
     technology = _text(row, "type")
+    controllable = row.get("controllable")
+    declared_fixed = isinstance(controllable, bool | np.bool_) and not controllable
+    curtailable = _flag(row, "controllable")
+    p_min = max(_number(row, "min_p_mw") or 0.0, 0.0) if curtailable else 0.0
+    p_limit = max(max_p, p_min) if curtailable and max_p is not None else None
+    available = p_now if p_limit is None else min(p_now, p_limit)
+    q_range = _declared_q_range(net, row, p_min, available if p_limit is None else p_limit)
+    if declared_fixed:  # pandapower: a controllable=False element keeps its p_mw and q_mvar
+        q_now = (_number(row, "q_mvar") or 0.0) * (1.0 if scaling is None else scaling)
+        q_range = (q_now, q_now)
+    s_rated = sn_mva or nameplate
+    if q_range is not None and sn_mva is None:  # no rating: the declared box alone limits Q
+        s_rated = max(s_rated, float(np.hypot(nameplate, max(abs(q) for q in q_range))))
     data = _common("sgen", index, row, s_rated, pf_min, category)
-    data["p_available_mw"] = p_now
-    data["curtailable"] = _flag(row, "controllable")
+    if q_range is not None:
+        data["reactive"].update(q_min_mvar=q_range[0], q_max_mvar=q_range[1])
+    data["p_available_mw"] = available
+    data["curtailable"] = curtailable
+    if curtailable:
+        data["p_min_mw"] = min(p_min, available)
+        if p_limit is not None:
+            data["p_limit_mw"] = p_limit
     if technology is not None and "pv" in technology.lower():
         data.update(der_type="pv", p_nameplate_mw=nameplate)
     else:
@@ -561,7 +625,7 @@ def ders_from_net(
     records: list[DerRecord] = []
     for index, row in _table_rows(net, "sgen"):
         where = f"{label} sgen {index}"
-        records.append(_build(_sgen(index, row, default_pf_min, default_category), where))
+        records.append(_build(_sgen(net, index, row, default_pf_min, default_category), where))
     for index, row in _table_rows(net, "storage"):
         where = _where(f"{label} storage {index}", f"storage-{index}")
         data = _storage(index, row, default_pf_min, default_category, storage_duration_h, where)

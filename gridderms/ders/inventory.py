@@ -29,18 +29,43 @@ def feeder_inventory(
 ) -> DerRegistry:
     """DERs of ``feeder``'s model plus those in ``der_files``, every bus checked.
 
+    A file entry whose ``der_id`` is one of the model's DERs (``"sgen-3"``) replaces the
+    model's record: the registry takes precedence over the model.
+
     Raises
     ------
     DuplicateDerError
-        A file repeats a der_id already registered.
+        A file repeats a der_id another file (or the same file) already registered.
     DerBusError
         A DER connects to a bus the feeder does not have (all such DERs are listed).
     """
     registry = DerRegistry(ders_from_net(feeder.net))
+    from_model = {der.der_id for der in registry}
     for path in der_files:
-        registry.add_many(read_der_file(path))
+        records = read_der_file(path)
+        for record in records:
+            if record.der_id in from_model:
+                registry.replace(record)
+                from_model.discard(record.der_id)
+        registry.add_many(r for r in records if r.der_id not in registry)
     registry.validate_buses(feeder.net.bus.index)
     return registry
+
+
+def default_capability_note(ders: Iterable[DerRecord]) -> str | None:
+    """The note naming the DERs whose reactive range is the IEEE 1547 default (their model
+    declares none), or None when every DER declares one."""
+    defaulted = [der for der in ders if not der.reactive.declared]
+    if not defaulted:
+        return None
+    ids = ", ".join(der.der_id for der in defaulted[:8])
+    more = f", ... ({len(defaulted)} in all)" if len(defaulted) > 8 else ""
+    first = defaulted[0].reactive
+    return (
+        f"{len(defaulted)} DER(s) declare no reactive range (min_q_mvar/max_q_mvar or a "
+        f"capability curve): IEEE 1547 category limits and pf_min {first.pf_min:g} applied "
+        f"to {ids}{more}"
+    )
 
 
 def feeder_names(feeder: Feeder) -> dict[int, str]:

@@ -134,12 +134,24 @@ class PvSystem(DerRecordBase):
         Active power currently available from the sun [MW], ``0 <= p <= p_nameplate_mw``.
     curtailable : bool
         Whether the DERMS may curtail the output below ``p_available_mw``.
+    p_min_mw : float
+        Lowest output the DERMS may curtail to [MW] (pandapower ``min_p_mw``), default 0.
+    p_limit_mw : float, optional
+        Declared highest output [MW] (pandapower ``max_p_mw``, an export limit): caps the
+        available power of every period.
+    tilt_deg, azimuth_deg : float, optional
+        Array tilt from horizontal and azimuth clockwise from north [degrees] for the PV
+        forecast; defaults in :mod:`gridderms.forecast.solar`.
     """
 
     der_type: Literal["pv"] = "pv"
     p_nameplate_mw: float = Field(gt=0)
     p_available_mw: float = Field(ge=0)
     curtailable: bool
+    p_min_mw: float = Field(default=0.0, ge=0)
+    p_limit_mw: float | None = Field(default=None, ge=0)
+    tilt_deg: float | None = Field(default=None, ge=0, le=90)
+    azimuth_deg: float | None = Field(default=None, ge=0, le=360)
 
     @model_validator(mode="after")
     def _check_available(self) -> PvSystem:
@@ -148,6 +160,7 @@ class PvSystem(DerRecordBase):
                 f"field 'p_available_mw' = {_fmt(self.p_available_mw)} exceeds "
                 f"p_nameplate_mw = {_fmt(self.p_nameplate_mw)}"
             )
+        _check_p_range(self.p_min_mw, self.p_limit_mw, self.p_nameplate_mw)
         return self
 
 
@@ -319,6 +332,10 @@ class DistributedGenerator(DerRecordBase):
         Whether the DERMS may reduce the output below ``p_available_mw``.
     technology : str
         Technology, e.g. ``"WP"``, ``"CHP diesel"``, ``"Fuel cell"``; non-empty.
+    p_min_mw : float
+        Lowest output the DERMS may reduce to [MW] (pandapower ``min_p_mw``), default 0.
+    p_limit_mw : float, optional
+        Declared highest output [MW] (pandapower ``max_p_mw``): caps the available power.
     """
 
     der_type: Literal["generator"] = "generator"
@@ -326,6 +343,8 @@ class DistributedGenerator(DerRecordBase):
     p_available_mw: float = Field(ge=0)
     curtailable: bool
     technology: str = Field(min_length=1)
+    p_min_mw: float = Field(default=0.0, ge=0)
+    p_limit_mw: float | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _check_available(self) -> DistributedGenerator:
@@ -334,7 +353,16 @@ class DistributedGenerator(DerRecordBase):
                 f"field 'p_available_mw' = {_fmt(self.p_available_mw)} exceeds "
                 f"p_max_mw = {_fmt(self.p_max_mw)}"
             )
+        _check_p_range(self.p_min_mw, self.p_limit_mw, self.p_max_mw)
         return self
+
+
+def _check_p_range(p_min_mw: float, p_limit_mw: float | None, p_rated_mw: float) -> None:
+    top = p_rated_mw if p_limit_mw is None else min(p_limit_mw, p_rated_mw)
+    if p_min_mw > top:
+        raise ValueError(
+            f"field 'p_min_mw' = {_fmt(p_min_mw)} exceeds the highest output {_fmt(top)} MW"
+        )
 
 
 DerRecord = Annotated[

@@ -21,9 +21,8 @@ from gridderms.ders.records import (
     FlexibleLoad,
     PvSystem,
 )
-from gridderms.dispatch.forecast import clear_sky_shape
+from gridderms.dispatch.forecast import DispatchForecast
 from gridderms.dispatch.horizon import Horizon
-from network_models.profiles import FeederProfiles
 from solvers.opf.fleet import DerFleet
 
 
@@ -77,24 +76,10 @@ def attach_elements(net: pp.pandapowerNet, ders: Sequence[DerRecord]) -> list[tu
     return [element for element in elements if element is not None]
 
 
-def _available_mw(
-    der: DerRecord, element: tuple[str, int], forecast: FeederProfiles, pv_shape: np.ndarray
-) -> np.ndarray:
-    """Available power per period [MW]: the sgen's forecast where there is one, else the
-    clear-sky shape ``pv_shape`` [-] for PV and the available power for other generators."""
-    frame = forecast.values.get(("sgen", "p_mw"))
-    if element[0] == "sgen" and frame is not None and element[1] in frame.columns:
-        return frame[element[1]].to_numpy(dtype=float)
-    assert isinstance(der, PvSystem | DistributedGenerator)
-    if isinstance(der, PvSystem):
-        return der.p_available_mw * pv_shape
-    return np.full(len(pv_shape), der.p_available_mw)
-
-
 def build_fleet(
     ders: Sequence[DerRecord],
     elements: Sequence[tuple[str, int]],
-    forecast: FeederProfiles,
+    forecast: DispatchForecast,
     horizon: Horizon,
     overrides: dict[str, tuple[float, float]] | None = None,
 ) -> DerFleet:
@@ -105,9 +90,8 @@ def build_fleet(
     ders : sequence of DerRecord
     elements : sequence of (table, id)
         From :func:`attach_elements`.
-    forecast : FeederProfiles
-        The load forecast; its ``("sgen", "p_mw")`` columns, where present, are the available
-        power of the DERs on those sgens.
+    forecast : DispatchForecast
+        Its ``available_mw`` rows are the available power of the PV systems and generators.
     horizon : Horizon
     overrides : dict, optional
         ``der_id -> (p_mw, q_mvar)`` operator set-points, held fixed in every period.
@@ -123,13 +107,12 @@ def build_fleet(
     storage = np.zeros(n, dtype=bool)
     fixed = np.zeros(n, dtype=bool)
     starts = horizon.period_starts()
-    pv_shape = clear_sky_shape(horizon)
-    for i, (der, element) in enumerate(zip(ders, elements, strict=True)):
+    for i, der in enumerate(ders):
         if isinstance(der, PvSystem | DistributedGenerator):
-            available = _available_mw(der, element, forecast, pv_shape)
+            available = forecast.available_mw[i]
             a["p_max"][i] = available
             a["p_av"][i] = available if der.curtailable else 0.0
-            a["p_min"][i] = 0.0 if der.curtailable else available
+            a["p_min"][i] = np.minimum(der.p_min_mw, available) if der.curtailable else available
             curtailable[i] = der.curtailable
         elif isinstance(der, BatteryStorage):
             storage[i] = True
@@ -165,7 +148,12 @@ def build_fleet(
             a["p_fix"][i], a["q_fix"][i] = p_set, q_set
             a["p_av"][i] = 0.0
             curtailable[i] = False
-    tan = np.array([math.tan(math.acos(der.reactive.pf_min)) for der in ders])
+    tan = np.array(
+        [
+            math.inf if der.reactive.declared else math.tan(math.acos(der.reactive.pf_min))
+            for der in ders
+        ]
+    )
     return DerFleet(
         der_ids=[der.der_id for der in ders],
         element=list(elements),

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from gridderms.ders.inventory import feeder_names
-from gridderms.ders.records import DerRecord
+from gridderms.ders.inventory import default_capability_note, feeder_names
+from gridderms.ders.records import DerRecord, PvSystem
 from gridderms.dispatch.fleet import attach_elements, build_fleet
-from gridderms.dispatch.forecast import load_forecast
+from gridderms.dispatch.forecast import DispatchForecast, build_forecast
 from gridderms.dispatch.horizon import Horizon
 from network_models.feeder import Feeder
+from network_models.location import default_location_note
 from solvers.acmodel import cached_ac_model, compile_ac_model
 from solvers.limits import OperatingLimits
 from solvers.opf.dispatch import DispatchRequest, DispatchResult, run_dispatch
@@ -69,7 +70,9 @@ def dispatch_feeder(
     objective: Objective | None = None,
     limits: OperatingLimits | None = None,
     head: HeadLimits | None = None,
-    start_step: int = 0,
+    start_step: int | None = None,
+    snapshot: bool = False,
+    forecast: DispatchForecast | None = None,
     overrides: dict[str, tuple[float, float]] | None = None,
     formulation: str = "lindistflow",
     bus_hosting_capacity_mw: dict[int, float] | None = None,
@@ -79,7 +82,9 @@ def dispatch_feeder(
     """Dispatch ``ders`` on ``feeder`` over ``horizon``.
 
     DERs without a pandapower element are added to a working copy of the net; the feeder
-    itself is not changed.
+    itself is not changed. The forecast is :func:`~gridderms.dispatch.forecast.build_forecast`
+    (``snapshot`` and ``start_step`` as there) unless the caller passes its own ``forecast``
+    (one row of ``available_mw`` per DER of ``ders``).
     """
     limits = limits or OperatingLimits()
     head = head or HeadLimits()
@@ -94,12 +99,20 @@ def dispatch_feeder(
     caps = hosting_capacity_limits(
         feeder, ders, bus_hosting_capacity_mw or {}, feeder_hosting_capacity_mw or {}
     )
-    forecast = load_forecast(feeder, horizon, start_step)
+    if forecast is None:
+        forecast = build_forecast(
+            feeder, ders, elements, horizon, snapshot=snapshot, start_step=start_step
+        )
+    elif forecast.available_mw.shape != (len(ders), horizon.n_periods):
+        raise ValueError(
+            f"the given forecast covers {forecast.available_mw.shape} DERs x periods; the "
+            f"dispatch has {len(ders)} DERs and {horizon.n_periods} periods"
+        )
     fleet = build_fleet(ders, elements, forecast, horizon, overrides)
     n_t = horizon.n_periods
     request = DispatchRequest(
         fleet=fleet,
-        forecast=forecast,
+        forecast=forecast.profiles,
         limits=DispatchLimits(
             vm_min_pu=limits.vm_min_pu,
             vm_max_pu=limits.vm_max_pu,
@@ -117,4 +130,28 @@ def dispatch_feeder(
         formulation=formulation,
         backend=backend,
     )
-    return run_dispatch(net, model, request)
+    result = run_dispatch(net, model, request)
+    notes = (*input_notes(feeder, ders, forecast), *result.notes)
+    return replace(result, notes=notes, forecast=forecast.summary())
+
+
+def input_notes(
+    feeder: Feeder, ders: Sequence[DerRecord], forecast: DispatchForecast
+) -> tuple[str, ...]:
+    """What a dispatch assumed: a default location, IEEE 1547 default reactive ranges, and PV
+    with nothing available (night)."""
+    notes: list[str] = []
+    if feeder.location.source == "default" and forecast.mode == "standard":
+        notes.append(default_location_note(feeder.name))
+    capability = default_capability_note(ders)
+    if capability is not None:
+        notes.append(capability)
+    pv = [i for i, der in enumerate(ders) if isinstance(der, PvSystem)]
+    if pv and not np.nan_to_num(forecast.available_mw[pv]).any():
+        local = forecast.start.tz_convert(feeder.location.tz)
+        notes.append(
+            f"no PV power is available in any period ({len(pv)} PV systems at 0 MW from "
+            f"{local:%Y-%m-%d %H:%M} {feeder.location.tz}, {forecast.der_source[pv[0]]}): "
+            f"the sun is down or the forecast is zero, so there is nothing to curtail"
+        )
+    return tuple(notes)

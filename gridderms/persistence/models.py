@@ -91,6 +91,11 @@ class FeederRow(Base):
     ``version`` counts topology changes; ``switch_closed`` is the current state of every
     switch (switch id as a string -> closed), so the in-memory pandapower model can be rebuilt
     from ``source`` after a restart.
+
+    ``latitude_deg`` [degrees north], ``longitude_deg`` [degrees east], ``altitude_m`` [m],
+    ``tz`` (IANA time zone) and ``location_source`` (``user``) are the location the user set;
+    all NULL: not set, the feeder uses what its model, its built-in region or the default
+    gives (see :mod:`network_models.location`).
     """
 
     __tablename__ = "feeders"
@@ -101,6 +106,11 @@ class FeederRow(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     operating_mode: Mapped[str] = mapped_column(String(20), default="manual")
     switch_closed: Mapped[dict[str, bool]] = mapped_column(JsonDocument, default=dict)
+    latitude_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    longitude_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    altitude_m: Mapped[float | None] = mapped_column(Float, nullable=True)
+    tz: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    location_source: Mapped[str | None] = mapped_column(String(16), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 

@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridderms.dispatch.forecast import profile_step
 from gridderms.dispatch.horizon import Horizon
 from gridderms.dispatch.service import HeadLimits, dispatch_feeder
 from gridderms.persistence.models import DispatchRunRow, FeederRow, ScheduleRow, utcnow
@@ -76,8 +77,11 @@ class DispatchSpec(BaseModel):
         Horizon length [h], a whole number of steps.
     step_minutes : int
         Period length [min].
-    start_step : int
-        First profile step, for feeders with profiles.
+    start_step : int, optional
+        First profile step, for feeders with profiles; default: the step at ``start``.
+    snapshot : bool
+        Every period uses the model as given (loads at their ``p_mw``, each sgen's ``p_mw``
+        its available power) instead of the forecast.
     objective_weights : dict
         Weight per objective (``curtailment``, ``cost``, ``track``, ``peak``, ``losses``).
     share_curtailment : bool
@@ -102,7 +106,16 @@ class DispatchSpec(BaseModel):
     start: AwareDatetime = Field(strict=False)
     horizon_h: float = Field(gt=0, le=24 * 14)
     step_minutes: int = Field(ge=1, le=24 * 60)
-    start_step: int = Field(default=0, ge=0)
+    start_step: int | None = Field(
+        default=None,
+        ge=0,
+        description="First profile step on a feeder with profiles; default: the step at start.",
+    )
+    snapshot: bool = Field(
+        default=False,
+        description="Use the model's own load and DER values in every period (sgen p_mw is "
+        "the available power) instead of the clock- and location-aware forecast.",
+    )
     objective_weights: dict[ObjectiveName, float] = Field(default_factory=_curtailment_only)
     share_curtailment: bool = False
     price_per_mwh: list[float] | None = None
@@ -172,6 +185,14 @@ def request_run(
         _objective(spec)
     except ValueError as exc:
         raise InvalidRequestError(str(exc)) from None
+    if not spec.snapshot and spec.start_step is None:
+        with models.lock(feeder_name):
+            model = models.model(feeder)
+            if model.profiles is not None:  # the start must fall inside the profiles
+                try:
+                    profile_step(model, spec.horizon().start, n_periods)
+                except ValueError as exc:
+                    raise InvalidRequestError(str(exc)) from None
     inline = spec.execution == "inline" or (
         spec.execution == "auto" and n_periods <= inline_max_periods
     )
@@ -240,6 +261,7 @@ def execute_run(
                 limits=limits,
                 head=HeadLimits(spec.head_import_max_mw, spec.head_export_max_mw),
                 start_step=spec.start_step,
+                snapshot=spec.snapshot,
                 overrides=fixed,
                 formulation=spec.formulation,
             )

@@ -1,9 +1,13 @@
-"""Feeders in the service: loading built-ins, their in-memory pandapower models, topology and
-the ADMS's switching (versioned, audited, exclusive per feeder).
+"""Feeders in the service: loading built-ins, their in-memory pandapower models, topology,
+the ADMS's switching (versioned, audited, exclusive per feeder) and where each feeder is.
 
-The database is the truth (source, switch states, version); :class:`FeederModels` keeps one
-pandapower model per feeder in memory and rebuilds it from the source plus the stored switch
-states whenever the stored version differs from the cached one (e.g. after a restart).
+The database is the truth (source, switch states, version, the location the user set);
+:class:`FeederModels` keeps one pandapower model per feeder in memory and rebuilds it from the
+source plus the stored switch states whenever the stored version differs from the cached one
+(e.g. after a restart). A feeder's location is the user's when set (stored on the feeder row),
+else what its model, its built-in region or the default gives (see
+:mod:`network_models.location`); it is applied to the model every time the model is handed
+out, so a change made through any service instance counts at once.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import hashlib
 import tempfile
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,6 +36,12 @@ from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
+from network_models.location import (
+    FeederLocation,
+    LocationError,
+    default_location_note,
+    location_from_mapping,
+)
 from network_models.topology import set_switch_state
 
 OPERATING_MODES = ("manual", "automatic")
@@ -44,11 +55,94 @@ UPLOAD_SUFFIX: dict[str, str] = {
 }
 #: binary upload formats: stored base64-encoded in the text column ``FeederFileRow.content``
 BINARY_FORMATS = frozenset({"matpower-mat"})
+#: the fields of a location the user sets (``altitude_m`` optional, default 0 m)
+LOCATION_FIELDS = ("latitude_deg", "longitude_deg", "altitude_m", "tz")
+#: the fields a location the user sets must have
+REQUIRED_LOCATION_FIELDS = ("latitude_deg", "longitude_deg", "tz")
 
 
 class FeederUploadError(ValueError):
     """An uploaded feeder file cannot be read or fails validation; ``str()`` names the
     problem (the loader's message, with the temporary file name replaced by the upload's)."""
+
+
+class FeederLocationError(ValueError):
+    """A feeder location that cannot be used (the API answers 422); ``str()`` names the
+    problem, ``field`` the location field at fault (``None`` when it is not one field).
+
+    Parameters
+    ----------
+    message : str
+        What is wrong, naming the value (e.g. the unknown time zone).
+    field : str or None
+        One of :data:`LOCATION_FIELDS`.
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _location_field(message: str) -> str | None:
+    """The location field a :class:`LocationError` message is about."""
+    for name in LOCATION_FIELDS:
+        if name in message:
+            return name
+    return "tz" if "time zone" in message else None
+
+
+def location_input(values: Mapping[str, object]) -> FeederLocation | None:
+    """The location a user gives as ``latitude_deg`` [degrees north], ``longitude_deg``
+    [degrees east], ``altitude_m`` [m] (optional, default 0 m) and ``tz`` (IANA time zone);
+    ``None`` values count as not given, and nothing given is ``None``.
+
+    Raises
+    ------
+    FeederLocationError
+        Latitude, longitude or time zone missing, a value out of range or an unknown time
+        zone (named).
+    """
+    given = {key: value for key, value in values.items() if value is not None}
+    if not given:
+        return None
+    missing = [key for key in REQUIRED_LOCATION_FIELDS if key not in given]
+    if missing:
+        raise FeederLocationError(
+            f"a feeder location needs {', '.join(REQUIRED_LOCATION_FIELDS)}; missing: "
+            f"{', '.join(missing)}",
+            missing[0] if len(missing) == 1 else None,
+        )
+    try:
+        return location_from_mapping(given, "user")
+    except LocationError as exc:
+        raise FeederLocationError(str(exc), _location_field(str(exc))) from None
+    except OSError:  # a directory of the time zone database ('Europe') or a too long name
+        raise FeederLocationError(
+            f"unknown time zone {given['tz']!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'",
+            "tz",
+        ) from None
+
+
+def user_location(row: FeederRow) -> FeederLocation | None:
+    """The location the user set on ``row`` (source ``user``), or ``None``: not set."""
+    if row.latitude_deg is None or row.longitude_deg is None:
+        return None
+    return FeederLocation(
+        latitude_deg=row.latitude_deg,
+        longitude_deg=row.longitude_deg,
+        altitude_m=0.0 if row.altitude_m is None else row.altitude_m,
+        tz=row.tz or "UTC",
+        source="user",
+    )
+
+
+def _store_location(row: FeederRow, location: FeederLocation | None) -> None:
+    """Write the user's ``location`` on ``row`` (``None``: clear it)."""
+    row.latitude_deg = None if location is None else float(location.latitude_deg)
+    row.longitude_deg = None if location is None else float(location.longitude_deg)
+    row.altitude_m = None if location is None else float(location.altitude_m)
+    row.tz = None if location is None else location.tz
+    row.location_source = None if location is None else location.source
 
 
 def switch_states(feeder: Feeder) -> dict[str, bool]:
@@ -68,6 +162,8 @@ class FeederModels:
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
         self._models: dict[str, Feeder] = {}
+        #: the location each source's model gives (model, built-in region or default)
+        self._own_locations: dict[str, FeederLocation] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._changing: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -99,12 +195,22 @@ class FeederModels:
             lock.release()
 
     def model(self, row: FeederRow) -> Feeder:
-        """The model of ``row`` at its stored version (rebuilt when stale). Callers must hold
-        the feeder's lock or work on :meth:`snapshot`."""
+        """The model of ``row`` at its stored version (rebuilt when stale) with the location
+        of ``row`` (the user's, else the model's own). Callers must hold the feeder's lock or
+        work on :meth:`snapshot`."""
         cached = self._models.get(row.name)
-        if cached is not None and cached.version == row.version:
-            return cached
+        if cached is None or cached.version != row.version:
+            cached = self._load(row)
+        self._apply_location(cached, row)
+        return cached
+
+    def _load(self, row: FeederRow) -> Feeder:
+        """Build the model of ``row`` from its source and stored switch states."""
         feeder = load_feeder(self._source_path(row), cache_dir=self.cache_dir)
+        self._own_locations[row.source] = feeder.location
+        # the loader's note names the file; :meth:`_apply_location` adds one naming the feeder
+        loaded_note = default_location_note(feeder.name)
+        feeder.notes = tuple(note for note in feeder.notes if note != loaded_note)
         feeder.name = row.name
         current = switch_states(feeder)
         for switch, closed in row.switch_closed.items():
@@ -114,6 +220,42 @@ class FeederModels:
         feeder.version = row.version
         self._models[row.name] = feeder
         return feeder
+
+    def _apply_location(self, feeder: Feeder, row: FeederRow) -> None:
+        """Give ``feeder`` the location of ``row``; the note on the default location only
+        when the feeder uses it."""
+        own = self._own_locations[row.source]
+        user = user_location(row)
+        note = default_location_note(row.name)
+        notes = tuple(n for n in feeder.notes if n != note)
+        if user is None and own.source == "default":
+            notes = (*notes, note)
+        feeder.location = user or own
+        feeder.notes = notes
+
+    def location(self, row: FeederRow) -> FeederLocation:
+        """The effective location of ``row``: the user's, else what its model, its built-in
+        region or the default gives (the model is loaded the first time)."""
+        user = user_location(row)
+        if user is not None:
+            return user
+        own = self._own_locations.get(row.source)
+        if own is None:
+            with self.lock(row.name):
+                self.model(row)
+            own = self._own_locations[row.source]
+        return own
+
+    def own_location_is(self, source: str, location: FeederLocation) -> None:
+        """Record the location the model of ``source`` gives (known at registration)."""
+        self._own_locations.setdefault(source, location)
+
+    def refresh_location(self, row: FeederRow) -> None:
+        """Apply the location of ``row`` to its cached model, if there is one."""
+        with self.lock(row.name):
+            cached = self._models.get(row.name)
+            if cached is not None and row.source in self._own_locations:
+                self._apply_location(cached, row)
 
     def _source_path(self, row: FeederRow) -> str | Path:
         """What :func:`load_feeder` loads for ``row``: the built-in name, or for an uploaded
@@ -135,17 +277,12 @@ class FeederModels:
         return path
 
     def snapshot(self, row: FeederRow) -> Feeder:
-        """A private deep copy of the model of ``row`` (for power flows and dispatches)."""
+        """A private deep copy of the model of ``row`` (for power flows and dispatches): every
+        field carried over (location, profiles, notes, version), the net deep-copied, the
+        cached topology and model data left behind (built again for the copy)."""
         with self.lock(row.name):
             feeder = self.model(row)
-            return Feeder(
-                name=feeder.name,
-                source=feeder.source,
-                net=copy.deepcopy(feeder.net),
-                profiles=feeder.profiles,
-                notes=feeder.notes,
-                version=feeder.version,
-            )
+            return replace(feeder, net=copy.deepcopy(feeder.net), _topology=None, model_cache={})
 
     def model_version_is(self, name: str, version: int) -> None:
         """Record that the cached model of ``name`` is at stored ``version``."""
@@ -210,6 +347,21 @@ def list_feeders(session: Session) -> list[FeederRow]:
     return list(session.scalars(select(FeederRow).order_by(FeederRow.id)))
 
 
+def summary(models: FeederModels, row: FeederRow) -> dict[str, Any]:
+    """Name, source, version, operating mode, time stamps and effective location (the
+    user's, else the model's, the built-in region's or the default, see
+    :meth:`FeederModels.location`) of a feeder."""
+    return {
+        "name": row.name,
+        "source": row.source,
+        "version": row.version,
+        "operating_mode": row.operating_mode,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "location": models.location(row).to_dict(),
+    }
+
+
 def load_builtin(
     session: Session, models: FeederModels, actor: Principal, builtin: str, name: str | None
 ) -> FeederRow:
@@ -246,13 +398,17 @@ def _register(
     action: str,
     audit: dict[str, Any],
     file: FeederFileRow | None = None,
+    location: FeederLocation | None = None,
 ) -> FeederRow:
-    """Store ``feeder`` as ``name`` at version 0 with its DERs (and its uploaded file), audited
-    as ``action``; one transaction."""
+    """Store ``feeder`` as ``name`` at version 0 with its DERs (its uploaded file, the
+    location the user gave), audited as ``action``; one transaction."""
     states = switch_states(feeder)
     row = FeederRow(
         name=name, source=source, version=0, operating_mode="manual", switch_closed=states
     )
+    _store_location(row, location)
+    if location is not None:
+        audit = {**audit, "location": location.to_dict()}
     session.add(row)
     session.flush()
     session.add(
@@ -290,6 +446,7 @@ def _register(
     )
     session.commit()
     models.forget(name)
+    models.own_location_is(source, feeder.location)
     return row
 
 
@@ -300,20 +457,26 @@ def upload(
     name: str,
     file_format: UploadFormat,
     content: bytes,
+    location: Mapping[str, object] | None = None,
 ) -> FeederRow:
     """Load an uploaded pandapower JSON, MATPOWER ``.m`` or MATPOWER ``.mat`` file as feeder
     ``name``: read and validated by :func:`network_models.loaders.load_feeder`, stored (the
     file too: text as it is, a binary ``.mat`` base64-encoded, see :func:`stored_file_bytes`)
-    and its DERs registered, like a built-in.
+    and its DERs registered, like a built-in. ``location`` (see :func:`location_input`; all
+    values ``None``: not given) is the user's location of the feeder, replacing the one its
+    model or the default gives.
 
     Raises
     ------
+    FeederLocationError
+        An incomplete or invalid ``location`` (named); checked before the file is read.
     FeederUploadError
         Empty, not UTF-8 text (text formats), unreadable, or failing validation (the message
         names the problem).
     ConflictError
         A feeder called ``name`` is already loaded.
     """
+    user = location_input(location or {})
     _refuse_duplicate(session, name)
     if file_format in BINARY_FORMATS:
         if not content:
@@ -357,6 +520,7 @@ def upload(
         "feeder.upload",
         {"format": file_format, "sha256": digest, "buses": len(feeder.net.bus)},
         file,
+        user,
     )
 
 
@@ -379,6 +543,7 @@ def describe(models: FeederModels, row: FeederRow) -> dict[str, Any]:
             "islands": len(topology.islands),
             "profile_steps": feeder.profiles.n_steps if feeder.profiles else 0,
             "notes": list(feeder.notes),
+            "location": feeder.location.to_dict(),
         }
 
 
@@ -492,6 +657,85 @@ def operate_switch(
             with models.lock(name):
                 models.model_version_is(name, row.version)
         return row, changed
+
+
+def set_location(
+    session: Session,
+    models: FeederModels,
+    feeder_name: str,
+    location: Mapping[str, object],
+    actor: Principal,
+) -> FeederLocation:
+    """Set where feeder ``feeder_name`` is and its time zone (the user's location, replacing
+    what its model, its built-in region or the default gives), audited as
+    ``feeder.location``; every later power flow, dispatch and study uses it. Returns the
+    location set.
+
+    Parameters
+    ----------
+    location : mapping
+        ``latitude_deg`` [degrees north], ``longitude_deg`` [degrees east], ``tz`` (IANA time
+        zone) and optionally ``altitude_m`` [m] (default 0 m); see :func:`location_input`.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    FeederLocationError
+        An incomplete or invalid location (the field and value named).
+    """
+    row = feeder_by_name(session, feeder_name)
+    new = location_input(location)
+    if new is None:
+        raise FeederLocationError(
+            f"a feeder location needs {', '.join(REQUIRED_LOCATION_FIELDS)}; none given"
+        )
+    before = models.location(row)
+    _store_location(row, new)
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="feeder.location",
+        target_type="feeder",
+        target_id=feeder_name,
+        before=before.to_dict(),
+        after=new.to_dict(),
+    )
+    session.commit()
+    models.refresh_location(row)
+    return new
+
+
+def reset_location(
+    session: Session, models: FeederModels, feeder_name: str, actor: Principal
+) -> FeederLocation:
+    """Drop the user's location of feeder ``feeder_name``: it is located by its model, its
+    built-in region or the default again (returned), audited as ``feeder.location_reset``
+    (also when no location was set).
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    """
+    row = feeder_by_name(session, feeder_name)
+    before = models.location(row)
+    _store_location(row, None)
+    after = models.location(row)
+    add_audit(
+        session,
+        actor=actor.name,
+        role=actor.role,
+        action="feeder.location_reset",
+        target_type="feeder",
+        target_id=feeder_name,
+        before=before.to_dict(),
+        after=after.to_dict(),
+    )
+    session.commit()
+    models.refresh_location(row)
+    return after
 
 
 def set_mode(session: Session, actor: Principal, name: str, mode: str) -> FeederRow:

@@ -47,6 +47,7 @@ from gridderms.service.jobs import (
 from network_models.feeder import Feeder
 from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.managed import pv_shape
+from solvers.hosting_capacity.operating_point import MIN_LOAD_SHARE
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.limits import OperatingLimits
 
@@ -114,6 +115,10 @@ class HostingCapacitySpec(BaseModel):
         it sets them, else the service's operating limits.
     tolerance_percent, tolerance_mw : float
         Width of the final AC bracket: max(tolerance_percent of the capacity, tolerance_mw).
+    min_load_share : float
+        Operating point for generation hosting capacity: loads at this share of their
+        set-points [-], in [0, 1] (``--min-load-share``); not for loads with profiles nor for
+        the time series, whose profiles give the operating point.
     timeseries : TimeSeriesWindow, optional
         Also study every profile step of this window (feeders with profiles): per bus and mode
         the lowest AC-exact capacity and the step that sets it, in the run's summary.
@@ -135,6 +140,15 @@ class HostingCapacitySpec(BaseModel):
     max_loading_percent: float | None = Field(default=None, gt=0, le=1000)
     tolerance_percent: float = Field(default=1.0, ge=0, le=50)
     tolerance_mw: float = Field(default=0.01, gt=0, le=100)
+    min_load_share: float = Field(
+        default=MIN_LOAD_SHARE,
+        ge=0,
+        le=1,
+        description="Operating point for generation hosting capacity: loads at this share of "
+        "their set-points [-] (load hosting capacity: 100 %). Not for loads with profiles (each "
+        "at its minimum over the profiles) nor for the time series (each step's profile "
+        "values).",
+    )
     timeseries: TimeSeriesWindow | None = None
     managed: ManagedSpec | None = None
     expected_feeder_version: int | None = None
@@ -336,6 +350,7 @@ def execute_run(
                     spec.managed.curtailment_share if spec.managed is not None else 0.05
                 ),
                 managed=spec.managed is not None,
+                min_load_share=spec.min_load_share,
                 progress=_Progress(factory, run_pk, phases),
                 jobs=1,
             )
@@ -370,6 +385,8 @@ def execute_run(
                 "pf": result.pf,
                 "limits": result.limits,
                 "operating_points": result.operating_points,
+                "min_load_share": result.min_load_share,
+                "operating_point": study.operating_point,
                 "relaxed_limits": result.relaxed_limits,
                 "times_s": result.times_s,
                 "counts": result.counts,

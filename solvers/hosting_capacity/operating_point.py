@@ -4,15 +4,18 @@ The worst case for new **generation** is minimum load with maximum generation of
 DERs; for new **load** it is maximum load with no generation. With profiles (SimBench feeders),
 every element takes its own extreme over the profile horizon (a conservative, non-coincident
 envelope: element-wise minimum or maximum, reactive load at the step of the active extreme).
-Without profiles the model's set-points are the maxima: loads at :data:`MIN_LOAD_SHARE` of their
-set-point for the generation case, at 100 % for the load case; static generators at their
-set-point for the generation case, off for the load case. Storage is idle in both.
+Without profiles the model's set-points are the maxima: loads at ``min_load_share`` (default
+:data:`MIN_LOAD_SHARE`) of their set-point for the generation case, at 100 % for the load case;
+static generators at their set-point for the generation case, off for the load case. Storage is
+idle in both. ``min_load_share`` does not apply to loads with a profile: the profiles give
+their operating point.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +31,79 @@ MODES: tuple[Mode, ...] = ("gen", "load")
 #: share of their set-point at which loads stand in the generation worst case without
 #: profiles [-] (a common planning assumption for the minimum daytime load)
 MIN_LOAD_SHARE = 0.25
+#: how a hosting-capacity mode is named in operating-point descriptions
+MODE_LABELS: dict[str, str] = {"gen": "generation HC", "load": "load HC"}
+
+
+def check_min_load_share(min_load_share: float, name: str = "min_load_share") -> float:
+    """``min_load_share`` as a float, validated.
+
+    Parameters
+    ----------
+    min_load_share : float
+        Share of their set-points at which loads stand in the generation case [-].
+    name : str
+        How the value is named in the error (``"--min-load-share"`` on the command line).
+
+    Raises
+    ------
+    ValueError
+        Not a finite number within [0, 1] (NaN, infinity, a bool, out of range).
+    """
+    if isinstance(min_load_share, bool) or not isinstance(min_load_share, int | float):
+        raise ValueError(f"{name} must be a finite number within [0, 1], got {min_load_share!r}")
+    value = float(min_load_share)
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a finite number within [0, 1], got {min_load_share}")
+    return value
+
+
+def percent(share: float) -> str:
+    """``0.25`` as ``"25 %"``."""
+    return f"{share * 100:g} %"
+
+
+def load_share_applies(feeder: Feeder) -> bool:
+    """Whether ``min_load_share`` sets the loads of the generation case (no load profile)."""
+    return feeder.profiles is None or ("load", "p_mw") not in feeder.profiles.values
+
+
+def profile_window(feeder: Feeder, steps: range) -> str:
+    """Profile steps ``steps`` in words: ``"steps 16512..16607 (2016-06-21 00:00 ..
+    2016-06-21 23:45)"``."""
+    if feeder.profiles is None:
+        raise ValueError(f"feeder '{feeder.name}' has no profiles")
+    step = pd.Timedelta(minutes=feeder.profiles.step_minutes)
+    first = feeder.profiles.start + steps.start * step
+    last = feeder.profiles.start + (steps.stop - 1) * step
+    return (
+        f"steps {steps.start}..{steps.stop - 1} ({first:%Y-%m-%d %H:%M} .. {last:%Y-%m-%d %H:%M})"
+    )
+
+
+def describe_load_levels(
+    feeder: Feeder, modes: Sequence[Mode], min_load_share: float = MIN_LOAD_SHARE
+) -> str:
+    """The loads of the worst-case operating points of ``modes`` in one line, e.g. ``"loads at
+    25 % of their set-points (generation HC), 100 % (load HC)"``; for a feeder with load
+    profiles, the profile steps whose extremes are taken (``min_load_share`` does not apply).
+    """
+    if load_share_applies(feeder):
+        shares = {"gen": min_load_share, "load": 1.0}
+        parts = [f"{percent(shares[mode])} ({MODE_LABELS[mode]})" for mode in modes]
+        text = "loads at " + parts[0].replace(" (", " of their set-points (", 1)
+        text += "".join(f", {part}" for part in parts[1:])
+        if "gen" not in modes:
+            text += f"; min_load_share ({percent(min_load_share)}) applies to generation HC only"
+        return text
+    assert feeder.profiles is not None
+    extremes = {"gen": "minimum", "load": "maximum"}
+    parts = [f"{extremes[mode]} ({MODE_LABELS[mode]})" for mode in modes]
+    window = profile_window(feeder, range(feeder.profiles.n_steps))
+    return (
+        f"each load at its {', '.join(parts)} over the profile {window}; min_load_share does "
+        f"not apply (the profiles give the operating point)"
+    )
 
 
 @dataclass(frozen=True)
@@ -89,12 +165,12 @@ def worst_case(
     mode : {"gen", "load"}
         Which hosting capacity the point is for.
     min_load_share : float
-        Load share of the set-point in the generation case of a feeder without profiles [-].
+        Load share of the set-point in the generation case of a feeder without load
+        profiles [-], in [0, 1] (see :func:`check_min_load_share`).
     """
     if mode not in MODES:
         raise ValueError(f"unknown hosting-capacity mode '{mode}'; use 'gen' or 'load'")
-    if not 0.0 <= min_load_share <= 1.0:
-        raise ValueError(f"min_load_share must be within 0..1, got {min_load_share}")
+    min_load_share = check_min_load_share(min_load_share)
     net = feeder.net
     values: dict[tuple[str, str], pd.Series] = {}
     profiles = feeder.profiles.values if feeder.profiles is not None else {}
@@ -109,7 +185,7 @@ def worst_case(
         share = min_load_share if gen else 1.0
         values[("load", "p_mw")] = net.load.p_mw.astype(float) * share
         values[("load", "q_mvar")] = net.load.q_mvar.astype(float) * share
-        load_text = f"loads at {share:.0%} of their set-points"
+        load_text = f"loads at {percent(share)} of their set-points"
     if len(net.sgen):
         if ("sgen", "p_mw") in profiles:
             frame = profiles[("sgen", "p_mw")].to_numpy(dtype=float)

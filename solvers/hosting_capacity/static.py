@@ -36,7 +36,15 @@ from solvers.hosting_capacity.components import (
 )
 from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.lp import LinearHostingModel
-from solvers.hosting_capacity.operating_point import MODES, Mode, OperatingPoint, worst_case
+from solvers.hosting_capacity.operating_point import (
+    MIN_LOAD_SHARE,
+    MODES,
+    Mode,
+    OperatingPoint,
+    check_min_load_share,
+    describe_load_levels,
+    worst_case,
+)
 from solvers.hosting_capacity.refine import Tolerance, refine
 
 #: largest size searched at a bus [MW]; a bus that takes it (none does on a real feeder) is
@@ -66,6 +74,12 @@ class HostingCapacityResult:
         The limits, in words.
     operating_points : dict
         Mode -> description of the operating point.
+    min_load_share : float
+        Share of their set-points at which loads stand for generation HC without load
+        profiles [-].
+    operating_point : str
+        The loads of the operating points in one line (``"loads at 25 % of their set-points
+        (generation HC), 100 % (load HC)"``).
     relaxed_limits : dict
         Mode -> limits the operating point already violates (they may not get worse).
     times_s : dict
@@ -81,6 +95,8 @@ class HostingCapacityResult:
     tolerance: Tolerance
     limits: str
     operating_points: dict[str, str]
+    min_load_share: float = MIN_LOAD_SHARE
+    operating_point: str = ""
     relaxed_limits: dict[str, list[str]] = field(default_factory=dict)
     times_s: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -102,6 +118,8 @@ class HostingCapacityResult:
             },
             "limits": self.limits,
             "operating_points": self.operating_points,
+            "min_load_share": self.min_load_share,
+            "operating_point": self.operating_point,
             "relaxed_limits": self.relaxed_limits,
             "times_s": self.times_s,
             "counts": self.counts,
@@ -155,6 +173,7 @@ def hosting_capacity(
     limits: StudyLimits | None = None,
     tolerance: Tolerance | None = None,
     points: Mapping[Mode, OperatingPoint] | None = None,
+    min_load_share: float = MIN_LOAD_SHARE,
     progress: Progress | None = None,
     jobs: int | None = None,
 ) -> HostingCapacityResult:
@@ -174,6 +193,10 @@ def hosting_capacity(
     points : mapping, optional
         Operating point per mode; the worst case (:func:`.operating_point.worst_case`) when
         omitted.
+    min_load_share : float
+        Share of their set-points at which loads stand in the worst case for generation [-],
+        in [0, 1] (default :data:`.operating_point.MIN_LOAD_SHARE`); not for loads with a
+        profile (their minimum over the profiles) nor for modes given in ``points``.
     progress : callable, optional
         Called as ``progress(done, total)`` after every bus and mode (after every component
         when components run in parallel).
@@ -185,11 +208,13 @@ def hosting_capacity(
     Raises
     ------
     ValueError
-        Unknown mode, bad power factor, or a bus that is not an energised bus of the feeder.
+        Unknown mode, bad power factor, a ``min_load_share`` outside [0, 1], or a bus that is
+        not an energised bus of the feeder.
     PowerFlowError
         An operating point without AC solution.
     """
     started = time.perf_counter()
+    min_load_share = check_min_load_share(min_load_share)
     limits = limits or StudyLimits()
     tolerance = tolerance or Tolerance()
     modes = tuple(modes)
@@ -197,9 +222,15 @@ def hosting_capacity(
         if mode not in MODES:
             raise ValueError(f"unknown hosting-capacity mode '{mode}'; use 'gen' or 'load'")
     chosen = check_buses(feeder, buses)
+    given = {mode: point for mode, point in (points or {}).items() if mode in modes and point}
     chosen_points: dict[Mode, OperatingPoint] = {
-        mode: (points or {}).get(mode) or worst_case(feeder, mode) for mode in modes
+        mode: given.get(mode) or worst_case(feeder, mode, min_load_share=min_load_share)
+        for mode in modes
     }
+    if given:
+        load_levels = "; ".join(f"{mode}: {chosen_points[mode].description}" for mode in modes)
+    else:
+        load_levels = describe_load_levels(feeder, modes, min_load_share)
     topology = feeder.topology()
     sources = set(topology.source_buses)
     table = pd.DataFrame(index=pd.Index(chosen, name="bus"))
@@ -257,6 +288,8 @@ def hosting_capacity(
         tolerance=tolerance,
         limits=limits.describe(),
         operating_points={mode: chosen_points[mode].description for mode in modes},
+        min_load_share=min_load_share,
+        operating_point=load_levels,
         relaxed_limits={mode: sorted(set(notes)) for mode, notes in relaxed.items()},
         times_s=times,
         counts=counts,

@@ -12,6 +12,7 @@ names every limit that must give, with element, period and amount: a diagnosis, 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -37,7 +38,7 @@ from solvers.opf.lp import (
     carry_basis,
     starting_basis,
 )
-from solvers.opf.network import branch_ratings, radial_network
+from solvers.opf.network import FormulationError, branch_ratings, radial_network
 from solvers.opf.problem import (
     SLACK_PENALTY,
     DispatchLimits,
@@ -50,6 +51,7 @@ from solvers.opf.problem import (
     constraint_hosting_capacity,
     constraint_shared_curtailment,
     constraint_storage_energy,
+    energy_value_per_mwh,
     feeder_head_terms,
     objective_cost,
     objective_curtailment,
@@ -164,6 +166,11 @@ class DispatchResult:
     verify_s: float
     total_s: float
     diagnosis: tuple[LimitRelaxation, ...] = field(default=())
+    #: what the caller should know about the inputs and the answer (defaults applied,
+    #: night-time PV, a fall-back formulation)
+    notes: tuple[str, ...] = field(default=())
+    #: the caller's description of the forecast the request was built from
+    forecast: Mapping[str, object] | None = None
 
     def summary(self) -> dict[str, object]:
         """JSON-ready summary."""
@@ -171,6 +178,8 @@ class DispatchResult:
         return {
             "status": self.status,
             "formulation": self.formulation,
+            "notes": list(self.notes),
+            "forecast": dict(self.forecast) if self.forecast is not None else None,
             "ac_feasible": self.ac_feasible,
             "iterations": self.iterations,
             "objective_value": self.objective_value,
@@ -295,7 +304,9 @@ def build_problem(
     fleet, dt_h = request.fleet, request.dt_h
     lp = LinearProgram()
     p, q = variable_der_power(lp, fleet, dt_h)
-    storage, p_charge, p_discharge, energy = variable_storage(lp, fleet, p, dt_h)
+    storage, p_charge, p_discharge, energy = variable_storage(
+        lp, fleet, p, dt_h, energy_value_per_mwh(request.objective)
+    )
     head = lp.add_variables("feeder_head_mw", (fleet.n_periods,))
     index = ProblemIndex(
         p=p,
@@ -357,8 +368,253 @@ def constraint_feeder_head_limits(
     )
 
 
+@dataclass
+class _Attempt:
+    """One formulation's solve/verify/correct loop, and what it ended with."""
+
+    formulation: Formulation
+    lp: LinearProgram
+    index: ProblemIndex
+    highs: LpSolver
+    build_s: float = 0.0
+    verify_s: float = 0.0
+    iterations: int = 0
+    best: tuple[LpSolution, TimeSeriesResult, float] | None = None
+    last: tuple[LpSolution, TimeSeriesResult, list[Violation], float] | None = None
+    infeasible: bool = False
+
+
+def _ac_limits(request: DispatchRequest) -> OperatingLimits:
+    limits = request.limits
+    return OperatingLimits(
+        limits.vm_min_pu - request.vm_tolerance_pu,
+        limits.vm_max_pu + request.vm_tolerance_pu,
+        limits.max_loading_percent + request.loading_tolerance_percent,
+    )
+
+
+def _verify(
+    net: pp.pandapowerNet,
+    model: AcModel,
+    request: DispatchRequest,
+    p_mw: np.ndarray,
+    q_mvar: np.ndarray,
+) -> TimeSeriesResult:
+    """AC power flow of every period of a schedule (DER x period set-points)."""
+    return run_timeseries(
+        net,
+        _der_profiles(request, p_mw, q_mvar),
+        steps=request.fleet.n_periods,
+        limits=_ac_limits(request),
+        model=model,
+    )
+
+
+def minimum_injection_voltages(
+    net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
+) -> np.ndarray | None:
+    """AC bus voltages with every flexible DER at its lowest active power and no reactive
+    power (another linearisation point, on the other side of an overvoltage), or ``None``
+    when that power flow has no solution."""
+    fleet = request.fleet
+    p_mw = np.where(fleet.fixed[:, None], fleet.p_fixed_mw, fleet.p_min_mw)
+    q_mvar = np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, 0.0)
+    try:
+        return _verify(net, model, request, p_mw, q_mvar).model_voltages_pu
+    except PowerFlowError:
+        return None
+
+
+def _start_attempt(
+    net: pp.pandapowerNet,
+    model: AcModel,
+    request: DispatchRequest,
+    lp_request: DispatchRequest,
+    name: str,
+    branches: tuple[list[tuple[str, int]], np.ndarray],
+    lp_der_row: np.ndarray,
+    start_point: str,
+) -> _Attempt:
+    """Build formulation ``name`` linearised at ``start_point`` ("uncontrolled" or
+    "minimum-injection") and its LP."""
+    begin = time.perf_counter()
+    formulation = make_formulation(
+        name, model, branches, fixed_injection_pu(model, request), lp_der_row, request.limits
+    )
+    if isinstance(formulation, LinearizedAc):
+        voltages = (
+            uncontrolled_voltages(net, model, request)
+            if start_point == "uncontrolled"
+            else minimum_injection_voltages(net, model, request)
+        )
+        if voltages is not None:
+            formulation = formulation.relinearized(voltages, keep_watched=False)
+    lp, index = build_problem(lp_request, formulation)
+    highs = _solver_model(lp, request.backend)
+    if isinstance(highs, HighsModel):
+        highs.set_basis(*starting_basis(lp))
+    return _Attempt(formulation, lp, index, highs, build_s=time.perf_counter() - begin)
+
+
+def _correct(
+    net: pp.pandapowerNet,
+    model: AcModel,
+    request: DispatchRequest,
+    lp_request: DispatchRequest,
+    aggregation: Aggregation,
+    attempt: _Attempt,
+) -> _Attempt:
+    """Solve, verify every period by AC power flow, correct the linear model, repeat: until
+    AC-feasible and converged, the iteration cap, or an infeasible LP."""
+    previous_p: np.ndarray | None = None
+    previous_q: np.ndarray | None = None
+    previous_objective = float("nan")
+    while attempt.iterations < request.max_iterations:
+        attempt.iterations += 1
+        try:
+            solution = attempt.highs.solve()
+        except InfeasibleError:
+            attempt.infeasible = attempt.best is None
+            break
+        verify_start = time.perf_counter()
+        lp = attempt.lp
+        p_mw = aggregation.split(solution.values(lp.variables["der_p_mw"]))
+        q_mvar = aggregation.split(solution.values(lp.variables["der_q_mvar"]))
+        try:
+            ac = _verify(net, model, request, p_mw, q_mvar)
+        except PowerFlowError:
+            # the LP stepped beyond what the network can carry (a limit its linear model
+            # did not watch): step back towards the last solvable point, re-linearise there
+            if not isinstance(attempt.formulation, LinearizedAc):
+                raise
+            reference = (
+                (previous_p, previous_q)
+                if previous_p is not None and previous_q is not None
+                else None
+            )
+            attempt.formulation = attempt.formulation.relinearized(
+                _solvable_point(net, model, request, p_mw, q_mvar, reference)
+            )
+            attempt.lp, attempt.index = build_problem(lp_request, attempt.formulation)
+            run_s = attempt.highs.run_s_total
+            attempt.highs = _solver_model(attempt.lp, request.backend)
+            attempt.highs.run_s_total = run_s
+            attempt.verify_s += time.perf_counter() - verify_start
+            continue
+        violations = ac.violations()
+        # compare iterates by what their AC power flow achieves: each LP's own objective
+        # is measured on a different linearisation (optimistic where the head is nonlinear)
+        achieved = (
+            solution.objective
+            - feeder_head_terms(
+                request.objective, solution.values(lp.variables["feeder_head_mw"]), request.dt_h
+            )
+            + feeder_head_terms(request.objective, ac.feeder_head_p_mw.to_numpy(), request.dt_h)
+        )
+        attempt.last = (solution, ac, violations, achieved)
+        best = attempt.best
+        if not violations and (best is None or achieved <= best[2] + 1e-9 * max(1.0, abs(best[2]))):
+            attempt.best = (solution, ac, achieved)
+        # converged: the set-points stand still, or the objective does (many DERs may trade
+        # equal-cost moves without end)
+        converged = previous_p is not None and (
+            p_mw.size == 0
+            or np.abs(p_mw - previous_p).max() < P_TOLERANCE_MW
+            or abs(solution.objective - previous_objective)
+            <= OBJECTIVE_TOLERANCE * max(1.0, abs(solution.objective))
+        )
+        if (not violations and converged) or attempt.iterations == request.max_iterations:
+            attempt.verify_s += time.perf_counter() - verify_start
+            break
+        # move the linearisation to the AC point, also when feasible: the linear model is
+        # conservative on overvoltage, so correcting it releases needless curtailment
+        voltages = ac.model_voltages_pu
+        assert voltages is not None
+        formulation = attempt.formulation
+        if isinstance(formulation, LinearizedAc):  # re-linearise at the AC point
+            rebuild_start = time.perf_counter()
+            run_s = attempt.highs.run_s_total
+            attempt.formulation = formulation.relinearized(voltages)
+            previous_lp, previous_highs = attempt.lp, attempt.highs
+            attempt.lp, attempt.index = build_problem(lp_request, attempt.formulation)
+            attempt.highs = _solver_model(attempt.lp, request.backend)
+            attempt.highs.run_s_total = run_s
+            if isinstance(previous_highs, HighsModel) and isinstance(attempt.highs, HighsModel):
+                # the LP moved little: start from the last optimal basis
+                attempt.highs.set_basis(
+                    *carry_basis(previous_lp, *previous_highs.basis(), attempt.lp)
+                )
+            attempt.build_s += time.perf_counter() - rebuild_start
+        else:  # move the offsets and update the live model in place
+            formulation.apply_ac_correction(
+                attempt.highs, lp, solution, voltages, ac.feeder_head_p_mw.to_numpy()
+            )
+        previous_p, previous_q = p_mw, q_mvar
+        previous_objective = solution.objective
+        attempt.verify_s += time.perf_counter() - verify_start
+    return attempt
+
+
+#: step halvings towards a solvable point before a diverged AC power flow is an error
+MAX_STEP_HALVINGS = 6
+
+
+def _solvable_point(
+    net: pp.pandapowerNet,
+    model: AcModel,
+    request: DispatchRequest,
+    p_mw: np.ndarray,
+    q_mvar: np.ndarray,
+    reference: tuple[np.ndarray, np.ndarray] | None,
+) -> np.ndarray:
+    """AC voltages of the schedule halfway (then a quarter, ...) from ``p_mw``/``q_mvar``
+    back to ``reference`` (default: the uncontrolled schedule), the first whose AC power flow
+    solves (step halving).
+
+    Raises
+    ------
+    PowerFlowError
+        When no step back within :data:`MAX_STEP_HALVINGS` halvings solves.
+    """
+    fleet = request.fleet
+    if reference is None:
+        reference = (
+            uncontrolled_p_mw(fleet),
+            np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, 0.0),
+        )
+    share = 0.5
+    for _ in range(MAX_STEP_HALVINGS):
+        p = reference[0] + share * (p_mw - reference[0])
+        q = reference[1] + share * (q_mvar - reference[1])
+        try:
+            voltages = _verify(net, model, request, p, q).model_voltages_pu
+        except PowerFlowError:
+            share /= 2
+            continue
+        assert voltages is not None
+        return voltages
+    raise PowerFlowError(
+        "the AC power flow of the dispatch has no solution, even stepped back "
+        f"{MAX_STEP_HALVINGS} times towards the last solvable schedule"
+    )
+
+
+def _fallback_formulation(name: str) -> str:
+    """The formulation to try when ``name`` finds no schedule."""
+    return "linearized-ac" if name == "lindistflow" else "lindistflow"
+
+
 def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest) -> DispatchResult:
     """Dispatch the fleet, verify every period by AC power flow and correct until feasible.
+
+    No formulation reports "infeasible" on its linearisation's word alone. When the LP of the
+    requested formulation has no solution, the claim is checked: (1) a linearised-AC model is
+    re-linearised at the minimum-injection point (every flexible DER at its lowest output)
+    and solved again; (2) the other formulation is tried (LinDistFlow <-> linearized-ac);
+    (3) the penalised-slack solution is run through AC power flow, and if it meets the limits
+    it is the schedule. Only then is the request infeasible, and the diagnosis amounts are
+    what the AC power flow of that slack solution (every DER at its most helpful setting
+    under the linear model) misses by. Each step taken is named in ``notes``.
 
     Parameters
     ----------
@@ -381,137 +637,182 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
     if (der_row < 0).any():
         bad = fleet.der_ids[int(np.flatnonzero(der_row < 0)[0])]
         raise ValueError(f"DER '{bad}' is at a bus that is out of service or de-energized")
-    limits = request.limits
     # the LP sees interchangeable DERs as one; the AC check and the schedule see every DER
     aggregation, lp_der_row = aggregate_fleet(fleet, der_row)
     lp_request = replace(
-        request, fleet=aggregation.fleet, limits=_aggregated_limits(limits, aggregation)
+        request, fleet=aggregation.fleet, limits=_aggregated_limits(request.limits, aggregation)
     )
     branches = branch_ratings(model, net)
-    formulation = make_formulation(
-        request.formulation,
-        model,
-        branches,
-        fixed_injection_pu(model, request),
-        lp_der_row,
-        limits,
-    )
-    if isinstance(formulation, LinearizedAc):
-        start_point = uncontrolled_voltages(net, model, request)
-        if start_point is not None:
-            formulation = formulation.relinearized(start_point, keep_watched=False)
-    lp, index = build_problem(lp_request, formulation)
-    highs = _solver_model(lp, request.backend)
-    if isinstance(highs, HighsModel):
-        highs.set_basis(*starting_basis(lp))
-    build_s = time.perf_counter() - start
-
-    verify_s = 0.0
-    ac_limits = OperatingLimits(
-        limits.vm_min_pu - request.vm_tolerance_pu,
-        limits.vm_max_pu + request.vm_tolerance_pu,
-        limits.max_loading_percent + request.loading_tolerance_percent,
-    )
-    iteration = 0
-    best: tuple[LpSolution, TimeSeriesResult, float] | None = None
-    last: tuple[LpSolution, TimeSeriesResult, list[Violation], float] | None = None
-    previous_p: np.ndarray | None = None
-    previous_objective = float("nan")
-    while iteration < request.max_iterations:
-        iteration += 1
+    plan = [(request.formulation, "uncontrolled")]
+    if request.formulation != "lindistflow":
+        plan.append((request.formulation, "minimum-injection"))
+    plan.append((_fallback_formulation(request.formulation), "uncontrolled"))
+    notes: list[str] = []
+    attempts: list[_Attempt] = []
+    for name, start_point in plan:
         try:
-            solution = highs.solve()
-        except InfeasibleError:
-            if best is not None:  # an AC-feasible schedule exists: keep it
-                break
-            diagnosis = diagnose(highs, lp, index, formulation, model, lp_request)
-            return _infeasible(
-                request,
-                formulation,
-                diagnosis,
-                iteration,
-                build_s,
-                highs.run_s_total,
-                verify_s,
-                time.perf_counter() - start,
+            attempt = _start_attempt(
+                net, model, request, lp_request, name, branches, lp_der_row, start_point
             )
-        verify_start = time.perf_counter()
-        p_mw = aggregation.split(solution.values(lp.variables["der_p_mw"]))
-        q_mvar = aggregation.split(solution.values(lp.variables["der_q_mvar"]))
-        ac = run_timeseries(
-            net,
-            _der_profiles(request, p_mw, q_mvar),
-            steps=fleet.n_periods,
-            limits=ac_limits,
-            model=model,
-        )
-        violations = ac.violations()
-        # compare iterates by what their AC power flow achieves: each LP's own objective
-        # is measured on a different linearisation (optimistic where the head is nonlinear)
-        achieved = (
-            solution.objective
-            - feeder_head_terms(
-                request.objective, solution.values(lp.variables["feeder_head_mw"]), request.dt_h
-            )
-            + feeder_head_terms(request.objective, ac.feeder_head_p_mw.to_numpy(), request.dt_h)
-        )
-        last = (solution, ac, violations, achieved)
-        if not violations and (best is None or achieved <= best[2] + 1e-9 * max(1.0, abs(best[2]))):
-            best = (solution, ac, achieved)
-        # converged: the set-points stand still, or the objective does (many DERs may trade
-        # equal-cost moves without end)
-        converged = previous_p is not None and (
-            p_mw.size == 0
-            or np.abs(p_mw - previous_p).max() < P_TOLERANCE_MW
-            or abs(solution.objective - previous_objective)
-            <= OBJECTIVE_TOLERANCE * max(1.0, abs(solution.objective))
-        )
-        if (not violations and converged) or iteration == request.max_iterations:
-            verify_s += time.perf_counter() - verify_start
+        except FormulationError as exc:  # LinDistFlow on a meshed feeder
+            if not attempts:
+                raise
+            notes.append(f"{name} cannot check the claim: {exc}")
+            continue
+        attempts.append(_correct(net, model, request, lp_request, aggregation, attempt))
+        if not attempts[-1].infeasible:
             break
-        # move the linearisation to the AC point, also when feasible: the linear model is
-        # conservative on overvoltage, so correcting it releases needless curtailment
-        voltages = ac.model_voltages_pu
-        assert voltages is not None
-        if isinstance(formulation, LinearizedAc):  # re-linearise at the AC point
-            rebuild_start = time.perf_counter()
-            run_s = highs.run_s_total
-            formulation = formulation.relinearized(voltages)
-            previous_lp, previous_highs = lp, highs
-            lp, index = build_problem(lp_request, formulation)
-            highs = _solver_model(lp, request.backend)
-            highs.run_s_total = run_s
-            if isinstance(previous_highs, HighsModel) and isinstance(highs, HighsModel):
-                # the LP moved little: start from the last optimal basis
-                highs.set_basis(*carry_basis(previous_lp, *previous_highs.basis(), lp))
-            build_s += time.perf_counter() - rebuild_start
-        else:  # move the offsets and update the live model in place
-            formulation.apply_ac_correction(
-                highs, lp, solution, voltages, ac.feeder_head_p_mw.to_numpy()
-            )
-        previous_p = p_mw
-        previous_objective = solution.objective
+        notes.append(f"{name} (linearised at the {start_point} point) found no schedule")
+    build_s = sum(a.build_s for a in attempts)
+    verify_s = sum(a.verify_s for a in attempts)
+    solve_s = sum(a.highs.run_s_total for a in attempts)
+    iterations = sum(a.iterations for a in attempts)
+    found = attempts[-1]
+    if found.infeasible:
+        verify_start = time.perf_counter()
+        schedule, diagnosis = _check_infeasibility(
+            net, model, request, lp_request, aggregation, attempts
+        )
         verify_s += time.perf_counter() - verify_start
-    assert last is not None
+        total_s = time.perf_counter() - start
+        if schedule is not None:  # the linear model was wrong: this is a schedule
+            attempt, relaxed, ac = schedule
+            notes.append(
+                "the least-violation solution of the linear model meets every limit in AC "
+                "power flow: it is the schedule (possibly not optimal)"
+            )
+            result = _result(
+                request, attempt.formulation, attempt.lp, attempt.index, relaxed, ac, [],
+                iterations, build_s, solve_s, verify_s, total_s,
+                objective_value=_penalty_free_objective(relaxed, attempt.lp),
+                envelope_inputs=(model, branches[1]), aggregation=aggregation,
+            )
+            return replace(result, notes=tuple(notes))
+        result = _infeasible(
+            request, attempts[0].formulation, diagnosis, iterations, build_s, solve_s, verify_s,
+            total_s,
+        )
+        return replace(result, notes=tuple(notes))
+    if len(attempts) > 1:
+        notes.append(
+            f"the schedule is from {found.formulation.name} (linearised at the "
+            f"{plan[len(attempts) - 1][1]} point), verified by AC power flow"
+        )
+    assert found.last is not None
     # the best AC-feasible schedule if there is one, else the last one with its violations
-    solution, ac, violations, achieved = (*best[:2], [], best[2]) if best is not None else last
-    return _result(
+    if found.best is not None:
+        solution, ac, achieved = found.best
+        remaining: list[Violation] = []
+    else:
+        solution, ac, remaining, achieved = found.last
+    result = _result(
         request,
-        formulation,
-        lp,
-        index,
+        found.formulation,
+        found.lp,
+        found.index,
         solution,
         ac,
-        violations,
-        iteration,
+        remaining,
+        iterations,
         build_s,
-        highs.run_s_total,
+        solve_s,
         verify_s,
         time.perf_counter() - start,
         objective_value=achieved,
         envelope_inputs=(model, branches[1]),
         aggregation=aggregation,
     )
+    return replace(result, notes=tuple(notes))
+
+
+def _check_infeasibility(
+    net: pp.pandapowerNet,
+    model: AcModel,
+    request: DispatchRequest,
+    lp_request: DispatchRequest,
+    aggregation: Aggregation,
+    attempts: list[_Attempt],
+) -> tuple[tuple[_Attempt, LpSolution, TimeSeriesResult] | None, tuple[LimitRelaxation, ...]]:
+    """Check an "infeasible" in AC: the least-violation (penalised-slack) solution of every
+    attempt's linear model, and the minimum-injection point, each run through AC power flow.
+    One that meets the limits is returned as the schedule; otherwise the diagnosis of the one
+    closest to the limits (least total AC excess), in AC amounts."""
+    candidates: list[tuple[float, tuple[LimitRelaxation, ...]]] = []
+    for attempt in attempts:
+        linear, relaxed = diagnose(
+            attempt.highs, attempt.lp, attempt.index, attempt.formulation, model, lp_request
+        )
+        if relaxed is None:
+            candidates.append((float("inf"), linear))
+            continue
+        p_mw = aggregation.split(relaxed.values(attempt.lp.variables["der_p_mw"]))
+        q_mvar = aggregation.split(relaxed.values(attempt.lp.variables["der_q_mvar"]))
+        try:
+            ac = _verify(net, model, request, p_mw, q_mvar)
+        except PowerFlowError:
+            candidates.append((float("inf"), linear))
+            continue
+        violations = ac.violations()
+        if not violations and not _linear_only_limits(linear):
+            return (attempt, relaxed, ac), ()
+        diagnosis = ac_diagnosis(violations, linear, request.limits)
+        candidates.append((sum(r.amount for r in diagnosis if np.isfinite(r.amount)), diagnosis))
+    return None, min(candidates, key=lambda c: c[0])[1]
+
+
+def _linear_only_limits(diagnosis: tuple[LimitRelaxation, ...]) -> bool:
+    """Whether a diagnosis names limits the AC power flow cannot see (hosting capacity,
+    feeder-head exchange, no relaxation at all)."""
+    return any(
+        r.limit.startswith(("hosting_capacity", "feeder_head")) or r.element == "request"
+        for r in diagnosis
+    )
+
+
+def _penalty_free_objective(solution: LpSolution, lp: LinearProgram) -> float:
+    """The objective of a slack solution without its slack penalties."""
+    penalty = 0.0
+    for family in SLACK_FAMILIES:
+        if family in lp.variables:
+            penalty += SLACK_PENALTY * float(solution.values(lp.variables[family]).sum())
+    return solution.objective - penalty
+
+
+#: the penalised slack families of a diagnosis
+SLACK_FAMILIES = (
+    "slack_hosting_capacity_mw",
+    "slack_voltage_low",
+    "slack_voltage_high",
+    "slack_thermal_pu",
+    "slack_head_import_mw",
+    "slack_head_export_mw",
+)
+
+
+def ac_diagnosis(
+    violations: list[Violation], linear: tuple[LimitRelaxation, ...], limits: DispatchLimits
+) -> tuple[LimitRelaxation, ...]:
+    """The diagnosis in AC terms: every limit the AC power flow of the least-violation
+    schedule misses, by how much beyond the limit itself (largest first; voltages [pu],
+    loading [%]); limits only the linear model sees (hosting capacity, feeder-head exchange)
+    are kept with their linear amounts."""
+    found = []
+    for v in violations:
+        if v.kind == "overvoltage":
+            limit, amount = "voltage_max", v.value - limits.vm_max_pu
+        elif v.kind == "undervoltage":
+            limit, amount = "voltage_min", limits.vm_min_pu - v.value
+        else:
+            limit, amount = "thermal", v.value - limits.max_loading_percent
+        step = -1 if v.step is None else int(v.step)
+        found.append(LimitRelaxation(limit, v.element, int(v.element_id), step, amount, v.unit))
+    kept = [
+        r
+        for r in linear
+        if r.limit.startswith("hosting_capacity") or r.limit.startswith("feeder_head")
+        or r.element == "request"
+    ]
+    return tuple(sorted([*found, *kept], key=lambda r: -r.amount))
 
 
 def diagnose(
@@ -521,8 +822,9 @@ def diagnose(
     formulation: Formulation,
     model: AcModel,
     request: DispatchRequest,
-) -> tuple[LimitRelaxation, ...]:
-    """Re-solve with penalised slacks and list every limit that must give, and by how much."""
+) -> tuple[tuple[LimitRelaxation, ...], LpSolution | None]:
+    """Re-solve with penalised slacks and list every limit that must give, and by how much
+    (in the linear model's terms); also the slack solution (None when there is none)."""
     for family in (
         *(["slack_hosting_capacity_mw"] if "slack_hosting_capacity_mw" in lp.variables else []),
         "slack_voltage_low",
@@ -546,7 +848,7 @@ def diagnose(
                 float("nan"),
                 "",
             ),
-        )
+        ), None
     found: list[LimitRelaxation] = []
     pp_bus = np.full(model.n_bus, -1, dtype=np.int64)
     pp_bus[model.bus_rows] = model.bus_ids
@@ -593,7 +895,7 @@ def diagnose(
             found.append(
                 LimitRelaxation(limit, "feeder_head", -1, int(period), float(values[period]), "MW")
             )
-    return tuple(sorted(found, key=lambda r: -r.amount))
+    return tuple(sorted(found, key=lambda r: -r.amount)), relaxed
 
 
 def _slack_entries(

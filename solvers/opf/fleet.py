@@ -47,7 +47,9 @@ class DerFleet:
     s_rated_mva : numpy.ndarray
         Apparent-power rating [MVA].
     tan_phi_max : numpy.ndarray
-        ``tan(acos(pf_min))``: |q| <= tan_phi_max * p for generating DERs [-].
+        ``tan(acos(pf_min))``: |q| <= tan_phi_max * p for generating DERs [-]; ``inf`` for a
+        DER whose reactive range is a declared box ``q_min_mvar .. q_max_mvar`` with no
+        power-factor limit (pandapower's ``min_q_mvar`` / ``max_q_mvar``).
     is_storage : numpy.ndarray of bool
     e_min_mwh, e_max_mwh, e_initial_mwh, e_final_min_mwh : numpy.ndarray
         Storage energy data [MWh] (NaN for DERs without storage).
@@ -102,8 +104,8 @@ class DerFleet:
             if not (isinstance(value, np.ndarray) and value.dtype.kind == "f"):
                 continue
             valid = np.isfinite(value)
-            if name == "ramp_mw_per_period":
-                valid |= np.isposinf(value)  # no ramp limit
+            if name in ("ramp_mw_per_period", "tan_phi_max"):
+                valid |= np.isposinf(value)  # no ramp limit / no power-factor limit
             if name in STORAGE_FIELDS:
                 valid |= ~self.is_storage  # NaN where a DER has no storage
             if not valid.all():

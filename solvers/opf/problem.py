@@ -113,10 +113,17 @@ class ProblemIndex:
 
 def _power_factor_limited(fleet: DerFleet) -> np.ndarray:
     """DERs under a power-factor limit: those that only generate or only consume, not
-    storage, not fixed (see :func:`constraint_der_power_factor`)."""
+    storage, not fixed, with a finite ``tan_phi_max`` (an infinite one: the DER's Q range is
+    a declared box, see :class:`~solvers.opf.fleet.DerFleet`; see
+    :func:`constraint_der_power_factor`)."""
     generating = fleet.p_min_mw.min(axis=1) >= 0.0
     consuming = fleet.p_max_mw.max(axis=1) <= 0.0
-    return (generating | consuming) & ~fleet.is_storage & ~fleet.fixed
+    return (
+        (generating | consuming)
+        & ~fleet.is_storage
+        & ~fleet.fixed
+        & np.isfinite(fleet.tan_phi_max)
+    )
 
 
 def _p_bounds(fleet: DerFleet) -> tuple[np.ndarray, np.ndarray]:
@@ -146,7 +153,8 @@ def variable_der_power(
     q_upper = np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, fleet.q_max_mvar[:, None])
     q_lower, q_upper = np.broadcast_to(q_lower, shape), np.broadcast_to(q_upper, shape)
     pinned = (p_lower == p_upper) & _power_factor_limited(fleet)[:, None]
-    reach = fleet.tan_phi_max[:, None] * np.abs(p_lower)
+    tan = np.where(np.isfinite(fleet.tan_phi_max), fleet.tan_phi_max, 0.0)
+    reach = tan[:, None] * np.abs(p_lower)
     q_lower = np.where(pinned, np.maximum(q_lower, -reach), q_lower)
     q_upper = np.where(pinned, np.minimum(q_upper, reach), q_upper)
     q_pinned = q_lower == q_upper
@@ -183,19 +191,55 @@ def variable_der_power(
     return p, q
 
 
+def energy_value_per_mwh(objective: Objective) -> float:
+    """What the objective gains per MWh a battery could lose on purpose [per MWh]: the
+    curtailment weight, plus the cost weight times the largest price, plus the tracking weight
+    (the peak weight is per MW of one maximum, not per MWh, and is left out)."""
+    weights = objective.weights
+    value = abs(weights.get("curtailment", 0.0)) + abs(weights.get("track", 0.0))
+    if weights.get("cost") and objective.price_per_mwh is not None:
+        value += abs(weights["cost"]) * float(np.max(np.abs(objective.price_per_mwh)))
+    return value
+
+
+def storage_throughput_cost(
+    fleet: DerFleet, storage: np.ndarray, value_per_mwh: float
+) -> np.ndarray:
+    """Cost per MWh of charge and of discharge of each storage DER [per MWh].
+
+    An LP may charge and discharge a battery in the same period: with losses that burns
+    energy, which pays when the battery is full and energy has a value (curtailment avoided).
+    Cycling ``x`` MW for an hour burns ``x (1/eta_d - eta_c)`` MWh for ``2 x`` MWh of
+    throughput, so a throughput cost above ``value (1/eta_d - eta_c) / 2`` makes it a loss:
+    we charge 0.6 x that (a 20 % margin), at least :data:`STORAGE_THROUGHPUT_COST`. Lossless
+    storage cannot burn energy and keeps the small cost.
+    """
+    eta_c = fleet.charge_efficiency[storage]
+    eta_d = fleet.discharge_efficiency[storage]
+    burn = np.maximum(1.0 / eta_d - eta_c, 0.0)
+    return np.maximum(STORAGE_THROUGHPUT_COST, 0.6 * value_per_mwh * burn)
+
+
 def variable_storage(
-    lp: LinearProgram, fleet: DerFleet, p: np.ndarray, dt_h: float
+    lp: LinearProgram, fleet: DerFleet, p: np.ndarray, dt_h: float, value_per_mwh: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Charge, discharge [MW] and stored energy [MWh] of storage DERs, tied to their ``p``."""
+    """Charge, discharge [MW] and stored energy [MWh] of storage DERs, tied to their ``p``;
+    throughput priced by :func:`storage_throughput_cost` so that no period both charges and
+    discharges."""
     storage = np.flatnonzero(fleet.is_storage & ~fleet.fixed)
     shape = (len(storage), fleet.n_periods)
+    throughput = storage_throughput_cost(fleet, storage, value_per_mwh)[:, None] * dt_h
     charge_max = np.maximum(-fleet.p_min_mw[storage], 0.0)
     discharge_max = np.maximum(fleet.p_max_mw[storage], 0.0)
     p_charge = lp.add_variables(
-        "storage_p_charge_mw", shape, 0.0, charge_max, cost=STORAGE_THROUGHPUT_COST * dt_h
+        "storage_p_charge_mw", shape, 0.0, charge_max, cost=np.broadcast_to(throughput, shape)
     )
     p_discharge = lp.add_variables(
-        "storage_p_discharge_mw", shape, 0.0, discharge_max, cost=STORAGE_THROUGHPUT_COST * dt_h
+        "storage_p_discharge_mw",
+        shape,
+        0.0,
+        discharge_max,
+        cost=np.broadcast_to(throughput, shape),
     )
     e_lower = np.repeat(fleet.e_min_mwh[storage, None], fleet.n_periods, axis=1)
     e_upper = np.repeat(fleet.e_max_mwh[storage, None], fleet.n_periods, axis=1)
@@ -328,7 +372,7 @@ def constraint_der_ramp(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex)
     rows = np.arange(int(np.prod(shape)))
     now = index.p[active][:, 1:].ravel()
     before = index.p[active][:, :-1].ravel()
-    limit = np.repeat(fleet.ramp_mw_per_period[active], shape[1])
+    limit = np.repeat(fleet.ramp_mw_per_period[active], shape[1]).reshape(shape)
     lp.add_constraints(
         "constraint_der_ramp",
         shape,
