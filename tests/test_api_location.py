@@ -247,6 +247,38 @@ def test_upload_with_location_query_parameters(server: ApiServer, baran_wu_json:
     assert "location" not in after["bw-plain"] and "bw-bad" not in after
 
 
+def test_dispatch_forecast_follows_the_location_and_snapshot_uses_the_model(
+    server: ApiServer,
+) -> None:
+    """Over HTTP: a dispatch run's summary names its forecast (pvlib clear sky at the
+    feeder's location, its available power per period); the same clock hour in San Diego is
+    night where it is afternoon in Offenburg; ``"snapshot": true`` uses the model's values."""
+    name = "forecasted"
+    _load(server, name)
+    request = {"start": "2026-06-22T13:00:00Z", "horizon_h": 1.0, "step_minutes": 15}
+    with server.client("admin") as admin, server.client("adms") as adms:
+        assert admin.put(f"/feeders/{name}/location", json=OFFENBURG).status_code == 200
+        day = adms.post(f"/feeders/{name}/dispatch-runs", json=request)
+        assert day.status_code == 201, day.text
+        forecast = day.json()["summary"]["forecast"]
+        assert forecast["mode"] == "standard"
+        assert forecast["der_sources"]["pvlib clear-sky at 48.4 N 7.9 E"] == 8
+        assert len(forecast["available_der_mw"]) == 4 and min(forecast["available_der_mw"]) > 2.2
+        assert admin.put(f"/feeders/{name}/location", json=SAN_DIEGO).status_code == 200
+        night = adms.post(f"/feeders/{name}/dispatch-runs", json=request).json()["summary"]
+        sources = night["forecast"]["der_sources"]
+        assert sources["pvlib clear-sky at 32.7 N 117.2 W"] == 8
+        # 06:00 in San Diego: the 0.15 MW of PV gives (almost) nothing; the other DERs remain
+        at_dawn = night["forecast"]["available_der_mw"]
+        assert max(at_dawn) - min(at_dawn) < 0.01
+        assert min(forecast["available_der_mw"]) - max(at_dawn) > 0.1
+        snapshot = adms.post(
+            f"/feeders/{name}/dispatch-runs", json={**request, "snapshot": True}
+        ).json()["summary"]
+        assert snapshot["forecast"]["mode"] == "snapshot"
+        assert snapshot["forecast"]["load_source"].startswith("snapshot")
+
+
 def test_snapshot_carries_the_location_and_everything_else(tmp_path: Path, cache_dir: Path) -> None:
     url = fresh_database("sqlite", tmp_path)
     upgrade(url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -150,12 +151,19 @@ def test_dispatch_writes_a_verified_schedule(tmp_path) -> None:
         "24",
         "--step-min",
         "60",
+        "--start",
+        "2026-06-22T00:00",
         "--out",
         str(tmp_path),
     )
     assert done.returncode == 0, done.stderr
-    assert "status:             optimal" in done.stdout
-    assert "AC check:           within limits" in done.stdout
+    assert re.search(r"^status:\s+optimal$", done.stdout, re.M)
+    assert re.search(r"^AC check:\s+within limits$", done.stdout, re.M)
+    assert re.search(
+        r"^horizon:\s+24 x 60 min from 2026-06-22 00:00 Europe/Berlin \(22:00 UTC\)$",
+        done.stdout,
+        re.M,
+    )
     schedule = (tmp_path / "schedule.csv").read_text().splitlines()
     assert schedule[0].startswith("der_id,period,p_mw,q_mvar")
     assert len(schedule) == 1 + 4 * 24
@@ -173,10 +181,53 @@ def test_dispatch_infeasible_prints_the_diagnosis_and_exits_3() -> None:
         "24",
         "--step-min",
         "60",
+        "--start",
+        "2026-06-22T00:00",
+        "--vm-min-pu",
+        "0.97",
     )
     assert done.returncode == 3
     assert "no schedule: these limits must give" in done.stdout
-    assert "voltage_min at bus 32, period 5: short by 0.0197 pu" in done.stdout
+    # AC amounts at the weakest buses (ends of laterals 1 and 3) in the night hours
+    worst = re.search(r"voltage_min at bus (\d+), period (\d+): short by ([0-9.]+) pu", done.stdout)
+    assert worst is not None
+    assert int(worst[1]) in (17, 31, 32) and 0.005 < float(worst[3]) < 0.05
+
+
+def test_dispatch_snapshot_and_dates_on_a_feeder_with_profiles() -> None:
+    done = _run("dispatch", "baran-wu-33", "--snapshot", "--horizon-h", "1", "--step-min", "60")
+    assert done.returncode in (0, 3), done.stderr
+    assert re.search(
+        r"^load forecast:\s+snapshot: the model's load p_mw / q_mvar$", done.stdout, re.M
+    )
+    # a date selects the SimBench profile step; outside 2016 the error names the range
+    outside = _run(
+        "dispatch", "1-LV-rural1--0-sw", "--start", "2026-06-22T12:00", "--horizon-h", "1"
+    )
+    assert outside.returncode == 2
+    assert "has profiles from 2016-01-01T00:00:00+01:00 to 2016-12-31T23:45:00+01:00" in (
+        outside.stderr
+    )
+    inside = _run(
+        "dispatch", "1-LV-rural1--0-sw", "--start", "2016-06-21T12:00", "--horizon-h", "1", "--json"
+    )
+    summary = json.loads(inside.stdout)
+    # 12:00 CEST = 10:00 UTC = step 96 * 172 + 44 (steps count from 2016-01-01 00:00 CET)
+    assert summary["forecast"]["profile_step"] == 96 * 172 + 44
+    assert summary["forecast"]["mode"] == "profiles"
+
+
+def test_powerflow_at_a_date_uses_the_forecast() -> None:
+    night = _run(
+        "powerflow", "baran-wu-33", "--start", "2026-06-22T03:00", "--json", "--no-compare"
+    )
+    evening = _run(
+        "powerflow", "baran-wu-33", "--start", "2026-06-22T19:00", "--json", "--no-compare"
+    )
+    assert night.returncode == evening.returncode == 0, night.stderr + evening.stderr
+    low_load = json.loads(night.stdout)["min_vm_pu"]
+    high_load = json.loads(evening.stdout)["min_vm_pu"]
+    assert low_load > high_load + 0.01  # the standard profile: less load at 03:00
 
 
 def test_dispatch_rejects_objectives_that_need_series(capsys) -> None:

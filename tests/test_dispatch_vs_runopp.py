@@ -4,8 +4,10 @@ Both sides read the same pandapower net: the DERs are controllable sgens whose d
 (``min_p_mw`` / ``max_p_mw``, ``min_q_mvar`` / ``max_q_mvar``) gridderms imports through
 :func:`gridderms.ders.ders_from_net` and ``runopp`` reads natively; the loads are the file's own
 (snapshot mode); both maximise DER output (least curtailment) within the same voltage band and
-thermal limit. The objective (DER energy kept) must agree within :data:`OBJECTIVE_TOLERANCE`,
-and gridderms's schedule must stay inside every declared limit.
+thermal limit. gridderms must keep at least runopp's DER output less
+:data:`OBJECTIVE_TOLERANCE`, stay inside every declared limit, and be confirmed by an independent
+runpp (on the category-B box at 1.02 pu it keeps 1.2 % more than runopp, whose interior point
+stops at a local optimum with one PV injecting reactive power).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from gridderms.dispatch.service import dispatch_feeder
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.limits import OperatingLimits
+from solvers.opf.dispatch import DispatchResult
 
 #: the issue's acceptance: snapshot dispatch within 0.5 % of the exact AC OPF objective
 OBJECTIVE_TOLERANCE = 0.005
@@ -66,7 +69,10 @@ def _runopp_kept_mw(net: pp.pandapowerNet, limits: OperatingLimits) -> float:
     return float(net.res_sgen.p_mw[net.sgen.controllable].sum())
 
 
-def _snapshot_kept_mw(net: pp.pandapowerNet, limits: OperatingLimits, formulation: str) -> float:
+def _snapshot_kept_mw(
+    net: pp.pandapowerNet, limits: OperatingLimits, formulation: str
+) -> tuple[float, DispatchResult]:
+    """DER output kept by the snapshot dispatch [MW], and the dispatch."""
     feeder = Feeder("case", "test", copy.deepcopy(net))
     ders = ders_from_net(feeder.net)
     result = dispatch_feeder(
@@ -74,7 +80,9 @@ def _snapshot_kept_mw(net: pp.pandapowerNet, limits: OperatingLimits, formulatio
     )
     assert result.status == "optimal" and result.ac_feasible, result.summary()
     schedule = result.schedule.set_index("der_id")
-    for der in ders:  # every declared limit honoured
+    controllable = [der for der in ders if der.der_type in ("pv", "generator") and der.curtailable]
+    assert controllable
+    for der in controllable:  # every declared limit honoured
         row = schedule.loc[der.der_id]
         reactive = der.reactive
         assert reactive.declared
@@ -84,7 +92,33 @@ def _snapshot_kept_mw(net: pp.pandapowerNet, limits: OperatingLimits, formulatio
         ), der.der_id
         assert -LIMIT_TOLERANCE <= row.p_mw <= der.p_available_mw + LIMIT_TOLERANCE
     assert result.forecast is not None and result.forecast["mode"] == "snapshot"
-    return float(schedule.p_mw.sum())
+    kept = float(schedule.loc[[der.der_id for der in controllable], "p_mw"].sum())
+    return kept, result
+
+
+def _runpp_max_vm_and_loading(net: pp.pandapowerNet, schedule) -> tuple[float, float]:
+    """An independent pandapower power flow of a schedule: max |V| [pu], max loading [%]."""
+    net = copy.deepcopy(net)
+    for der_id, p_mw, q_mvar in zip(schedule.der_id, schedule.p_mw, schedule.q_mvar, strict=True):
+        table, index = der_id.split("-")
+        if table == "sgen":
+            net.sgen.loc[int(index), ["p_mw", "q_mvar"]] = [p_mw, q_mvar]
+    pp.runpp(net)
+    return float(net.res_bus.vm_pu.max()), float(net.res_line.loading_percent.max())
+
+
+def _assert_matches_runopp(net: pp.pandapowerNet, limits: OperatingLimits, formulation: str):
+    """The dispatch keeps at least what runopp keeps, less OBJECTIVE_TOLERANCE, and an
+    independent runpp confirms its schedule within the limits (1e-3 pu, the dispatch's AC
+    tolerance). Keeping more than runopp is allowed only so confirmed: PYPOWER's interior point
+    can stop at a local optimum of the non-convex AC OPF. Returns (ours, runopp)."""
+    exact = _runopp_kept_mw(net, limits)
+    ours, result = _snapshot_kept_mw(net, limits, formulation)
+    assert ours >= exact * (1 - OBJECTIVE_TOLERANCE), (ours, exact)
+    max_vm_pu, max_loading = _runpp_max_vm_and_loading(net, result.schedule)
+    assert max_vm_pu <= limits.vm_max_pu + 1e-3
+    assert max_loading <= limits.max_loading_percent + 0.5
+    return ours, exact
 
 
 @pytest.mark.parametrize("formulation", ["lindistflow", "linearized-ac"])
@@ -92,7 +126,7 @@ def _snapshot_kept_mw(net: pp.pandapowerNet, limits: OperatingLimits, formulatio
     ("case", "q_pu", "vm_max_pu"),
     [
         ("unity-pf", (0.0, 0.0), 1.05),  # the issue's overvoltage case at unity power factor
-        ("q-box", (-0.44, 0.44), 1.03),  # IEEE 1547 category B box, a tighter band
+        ("q-box", (-0.44, 0.44), 1.02),  # IEEE 1547 category B box, a tighter band
         ("absorb-only", (-0.25, 0.0), 1.04),
     ],
 )
@@ -102,31 +136,28 @@ def test_snapshot_dispatch_matches_runopp_on_baran_wu(
     net = copy.deepcopy(load_feeder("baran-wu-33", cache_dir=cache_dir).net)
     _with_pv(net, {17: 3.5, 32: 3.5, 24: 0.5}, q_pu)
     limits = OperatingLimits(0.90, vm_max_pu, 100.0)
-    exact = _runopp_kept_mw(net, limits)
-    ours = _snapshot_kept_mw(net, limits, formulation)
+    _, exact = _assert_matches_runopp(net, limits, formulation)
     available = 7.5
     assert exact < available - 0.5, f"{case}: the case must force curtailment"
-    assert ours == pytest.approx(exact, rel=OBJECTIVE_TOLERANCE), (case, ours, exact)
 
 
 def test_snapshot_dispatch_matches_runopp_on_cigre_mv(cache_dir) -> None:
-    """CIGRE MV with its PV and wind scaled up 8x (controllable, unity power factor as
-    declared) and a 1.04 pu ceiling: runopp converges; so must we, within 0.5 %."""
+    """CIGRE MV with its PV and wind scaled up 6x (controllable, unity power factor as
+    declared), loads at half and a 1.04 pu ceiling: runopp keeps 4.143 of 10.26 MW; so must
+    we, within 0.5 % (measured: 0.03 %)."""
     net = copy.deepcopy(load_feeder("cigre-mv-der", cache_dir=cache_dir).net)
     renewable = net.sgen.type.isin(["PV", "WP"])
-    net.sgen.loc[renewable, "p_mw"] *= 8.0
+    net.sgen.loc[renewable, "p_mw"] *= 6.0
     net.sgen.loc[renewable, "sn_mva"] = net.sgen.loc[renewable, "p_mw"] * 1.2
     net.sgen.loc[renewable, ["min_p_mw", "min_q_mvar", "max_q_mvar"]] = 0.0
     net.sgen.loc[renewable, "max_p_mw"] = net.sgen.loc[renewable, "p_mw"]
     net.sgen["controllable"] = renewable
-    net.load["p_mw"] *= 0.25
-    net.load["q_mvar"] *= 0.25
+    net.load["p_mw"] *= 0.5
+    net.load["q_mvar"] *= 0.5
     net.storage["in_service"] = False
     limits = OperatingLimits(0.90, 1.04, 100.0)
-    exact = _runopp_kept_mw(net, limits)
-    ours = _snapshot_kept_mw(net, limits, "linearized-ac")
+    _, exact = _assert_matches_runopp(net, limits, "linearized-ac")
     assert exact < net.sgen.p_mw[renewable].sum() - 0.05  # curtailment needed
-    assert ours == pytest.approx(exact, rel=OBJECTIVE_TOLERANCE)
 
 
 def test_snapshot_uses_the_models_values_whatever_the_clock(cache_dir) -> None:

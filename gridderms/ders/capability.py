@@ -57,6 +57,10 @@ class ReactiveCapability(BaseModel):
         ``max_q_mvar``, generator sign: absorption negative). When given, the range is this box
         (and the apparent-power circle): ``pf_min`` and the IEEE 1547 category limits do not
         apply. ``q_min_mvar == q_max_mvar`` holds the DER at that reactive power.
+    defaulted : bool
+        True when :func:`~gridderms.ders.importers.ders_from_net` gave the DER ``pf_min`` and
+        the category because its model declares no reactive capability (the dispatch notes
+        those DERs); False for capabilities a registry or a model states.
     """
 
     model_config = STRICT_FROZEN
@@ -66,6 +70,7 @@ class ReactiveCapability(BaseModel):
     ieee1547_category: Ieee1547Category
     q_min_mvar: float | None = None
     q_max_mvar: float | None = None
+    defaulted: bool = False
 
     @model_validator(mode="before")
     @classmethod

@@ -381,6 +381,7 @@ def _common(
             "s_rated_mva": s_rated_mva,
             "pf_min": pf_min,
             "ieee1547_category": category,
+            "defaulted": True,
         },
         "source_element": (table, index),
     }
@@ -451,7 +452,7 @@ def _sgen(
         s_rated = max(s_rated, float(np.hypot(nameplate, max(abs(q) for q in q_range))))
     data = _common("sgen", index, row, s_rated, pf_min, category)
     if q_range is not None:
-        data["reactive"].update(q_min_mvar=q_range[0], q_max_mvar=q_range[1])
+        data["reactive"].update(q_min_mvar=q_range[0], q_max_mvar=q_range[1], defaulted=False)
     data["p_available_mw"] = available
     data["curtailable"] = curtailable
     if curtailable:

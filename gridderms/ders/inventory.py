@@ -54,8 +54,8 @@ def feeder_inventory(
 
 def default_capability_note(ders: Iterable[DerRecord]) -> str | None:
     """The note naming the DERs whose reactive range is the IEEE 1547 default (their model
-    declares none), or None when every DER declares one."""
-    defaulted = [der for der in ders if not der.reactive.declared]
+    declares none, see ``ReactiveCapability.defaulted``), or None when there are none."""
+    defaulted = [der for der in ders if der.reactive.defaulted]
     if not defaulted:
         return None
     ids = ", ".join(der.der_id for der in defaulted[:8])

@@ -19,6 +19,7 @@ peak. Between 15-min values the factors are interpolated linearly.
 from __future__ import annotations
 
 import re
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -64,7 +65,10 @@ def yearly_profile(year: int) -> pd.DataFrame:
     a yearly maximum of 1.0 [-]."""
     from demandlib import bdew  # imported on use: it loads its profile tables
 
-    raw = bdew.ElecSlp(year).get_scaled_power_profiles({"h0": 1.0, "g0": 1.0, "l0": 1.0})
+    # demandlib 0.2 calls warnings.simplefilter("error") inside ElecSlp, for the whole process:
+    # keep that change local, or every later warning anywhere becomes an exception
+    with warnings.catch_warnings():
+        raw = bdew.ElecSlp(year).get_scaled_power_profiles({"h0": 1.0, "g0": 1.0, "l0": 1.0})
     frame = pd.DataFrame({name: raw[name.lower()].to_numpy(dtype=float) for name in PROFILES})
     frame.index = pd.DatetimeIndex(raw.index)
     return frame / frame.max()

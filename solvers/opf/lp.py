@@ -12,6 +12,8 @@ periods, and a persistent re-solve changes bounds, right-hand sides or costs in 
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -277,6 +279,24 @@ class LpSolver(Protocol):
     def solve(self) -> LpSolution: ...
 
 
+def quiet_highs() -> highspy.Highs:
+    """A ``highspy.Highs`` with its output off. HiGHS 1.16 prints its banner to the process's
+    standard output when an instance is created (before any option can be set), which would
+    corrupt the CLI's ``--json``: standard output is pointed at /dev/null for the
+    construction."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as sink:
+            os.dup2(sink.fileno(), 1)
+            highs = highspy.Highs()
+            highs.setOptionValue("output_flag", False)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    return highs
+
+
 class HighsModel:
     """A live HiGHS model of a :class:`LinearProgram`, for solves and in-place updates."""
 
@@ -284,8 +304,7 @@ class HighsModel:
         self.lp = lp
         self.run_s_total = 0.0  # HiGHS run time of every solve so far, failed ones included
         self._warm = False  # a starting basis was set for the next solve
-        self.highs = highspy.Highs()
-        self.highs.setOptionValue("output_flag", False)
+        self.highs = quiet_highs()
         self.highs.setOptionValue("time_limit", float(time_limit_s))
         model = highspy.HighsLp()
         matrix = lp.matrix()
