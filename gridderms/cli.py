@@ -35,7 +35,7 @@ from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
-from network_models.location import parse_location
+from network_models.location import default_location_note, parse_location
 from network_models.profiles import FeederProfiles
 from solvers.acmodel import cached_ac_model
 from solvers.hosting_capacity.limits import StudyLimits
@@ -86,6 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="describe a feeder: size, topology, DERs")
     inspect.add_argument("feeder", help="built-in name, simbench:CODE, or a .json/.m/.mat file")
     inspect.add_argument("--json", action="store_true", help="print JSON")
+    _location_arguments(inspect)
     inspect.set_defaults(handler=cmd_inspect)
 
     ders = commands.add_parser("ders", help="list a feeder's DERs and their groups")
@@ -296,6 +297,9 @@ def _load(source: str, args: argparse.Namespace | None = None) -> Feeder:
         feeder.location = parse_location(location_text, tz or feeder.location.tz)
     elif tz is not None:
         feeder.location = replace(feeder.location, tz=tz, source="user")
+    if feeder.location.source == "user":  # the default's note no longer applies
+        default_note = default_location_note(feeder.name)
+        feeder.notes = tuple(note for note in feeder.notes if note != default_note)
     return feeder
 
 
@@ -347,14 +351,24 @@ def describe_feeder(feeder: Feeder) -> dict[str, object]:
         "ders_by_type": dict(sorted(by_type.items())),
         "profile_steps": feeder.profiles.n_steps if feeder.profiles else 0,
         "profile_step_minutes": feeder.profiles.step_minutes if feeder.profiles else None,
+        "location": feeder.location.to_dict(),
         "validation": "passed",
         "notes": list(feeder.notes),
     }
 
 
+def _location_text(location: object) -> str:
+    assert isinstance(location, dict)
+    lat, lon = location["latitude_deg"], location["longitude_deg"]
+    return (
+        f"{abs(lat):.2f} {'N' if lat >= 0 else 'S'} {abs(lon):.2f} {'E' if lon >= 0 else 'W'}, "
+        f"{location['altitude_m']:g} m, {location['tz']} ({location['source']})"
+    )
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     """Describe one feeder."""
-    info = describe_feeder(_load(args.feeder))
+    info = describe_feeder(_load(args.feeder, args))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -392,6 +406,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             if info["profile_steps"]
             else "none",
         ),
+        ("location", _location_text(info["location"])),
         ("validation", info["validation"]),
     ]
     print(format_pairs(pairs))

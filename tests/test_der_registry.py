@@ -269,7 +269,8 @@ def test_net_import_status_controllable_load_and_categories() -> None:
     assert isinstance(load, FlexibleLoad)
     assert (load.p_min_mw, load.p_max_mw) == (0.5, 0.9)
     assert load.p_baseline_mw == pytest.approx(0.72750)
-    assert load.reactive == _cap(0.75, 0.95, "A")  # sn_mva of "Load R5"
+    # sn_mva of "Load R5"; the model declares no reactive range: the defaults, marked so
+    assert load.reactive == _cap(0.75, 0.95, "A").model_copy(update={"defaulted": True})
     assert (load.window_start, load.window_end) == window
     assert load.baseline_energy_mwh == pytest.approx(0.7275 * 12)
 
