@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml scripts/setup.sh
 setup: $(STAMP)
 
 ## run: set up, then serve the API on 127.0.0.1:8000 with the demo feeder cigre-mv-der loaded,
-## its DERs registered and a first schedule computed; prints the URL and a demo API key.
+## its DERs registered and dispatched for the next 4 h from now (re-dispatched every 15 min);
+## prints the URL and a demo API key.
 ## The SQLite database lives in .cache/service (GRIDDERMS_DATABASE_URL to use PostgreSQL).
 run: $(STAMP)
 	GRIDDERMS_DATA_DIR=$${GRIDDERMS_DATA_DIR:-$(CURDIR)/.cache/service} $(VENV)/bin/gridderms-service demo

@@ -307,7 +307,7 @@ def resolve_ratio() -> dict:
     """A persistent re-solve after a row-bound change versus the first solve (HiGHS time)."""
     from gridderms.ders.inventory import feeder_inventory
     from gridderms.dispatch.fleet import attach_elements, build_fleet
-    from gridderms.dispatch.forecast import load_forecast
+    from gridderms.dispatch.forecast import build_forecast
     from gridderms.dispatch.horizon import Horizon
     from network_models.loaders import load_feeder
     from solvers.acmodel import cached_ac_model
@@ -325,10 +325,11 @@ def resolve_ratio() -> dict:
     feeder = load_feeder("1-MV-rural--0-sw")
     ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
     horizon = Horizon(pd.Timestamp("2016-06-21"), 24, 15)
-    forecast = load_forecast(feeder, horizon, 96 * 172)
-    fleet = build_fleet(ders, attach_elements(feeder.net, ders), forecast, horizon)
+    elements = attach_elements(feeder.net, ders)
+    forecast = build_forecast(feeder, ders, elements, horizon, start_step=96 * 172)
+    fleet = build_fleet(ders, elements, forecast, horizon)
     limits = DispatchLimits(0.95, 1.03, 80.0, np.full(96, np.inf), np.full(96, np.inf))
-    request = DispatchRequest(fleet, forecast, limits, Objective(), horizon.dt_h)
+    request = DispatchRequest(fleet, forecast.profiles, limits, Objective(), horizon.dt_h)
     model = cached_ac_model(feeder)
     der_row = model.bus_lookup[fleet.bus]
     formulation = make_formulation(
