@@ -131,6 +131,13 @@ def _parser() -> argparse.ArgumentParser:
         help="every period uses the model as given: loads at their p_mw/q_mvar, each sgen's "
         "p_mw its available power (no forecast)",
     )
+    dispatch.add_argument(
+        "--cloud-cover",
+        default=None,
+        metavar="PCT[,PCT...]",
+        help="cloud cover [%%] for the PV forecast: one value for every period or one per "
+        "period (default: clear sky)",
+    )
     _location_arguments(dispatch)
     dispatch.add_argument(
         "--objective",
@@ -263,6 +270,26 @@ def _parser() -> argparse.ArgumentParser:
     hosting.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     hosting.set_defaults(handler=cmd_hosting_capacity)
     return parser
+
+
+def _cloud_cover(text: str | None, n_periods: int) -> list[float] | None:
+    """``--cloud-cover`` as one value per period [%]."""
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError as exc:
+        raise ValueError(f"--cloud-cover must be numbers in percent, got {text!r}") from exc
+    if len(values) == 1:
+        values *= n_periods
+    if len(values) != n_periods:
+        raise ValueError(
+            f"--cloud-cover has {len(values)} values; give one, or one per period ({n_periods})"
+        )
+    bad = [v for v in values if not (0.0 <= v <= 100.0)]  # NaN fails too
+    if bad:
+        raise ValueError(f"--cloud-cover values must be within 0..100 %, got {bad[0]}")
+    return values
 
 
 def profile_start(feeder: Feeder, step: int) -> pd.Timestamp:
@@ -512,6 +539,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         head=HeadLimits(args.head_import_max_mw, args.head_export_max_mw),
         start_step=args.start_step,
         snapshot=args.snapshot,
+        cloud_cover_percent=_cloud_cover(args.cloud_cover, horizon.n_periods),
         formulation=args.formulation,
         backend=args.backend,
     )

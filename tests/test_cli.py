@@ -233,3 +233,32 @@ def test_powerflow_at_a_date_uses_the_forecast() -> None:
 def test_dispatch_rejects_objectives_that_need_series(capsys) -> None:
     assert main(["dispatch", "baran-wu-33", "--objective", "cost"]) == 2
     assert "need a price or target series" in capsys.readouterr().err
+
+
+def test_cloud_cover_scales_the_pv_forecast() -> None:
+    """pvlib's linear cloud-cover relation: overcast keeps 35 % of the clear-sky irradiance
+    (a little less power after the temperature and inverter models); 120 % is refused."""
+    base = [
+        "dispatch",
+        "baran-wu-33",
+        "--der-file",
+        str(SCENARIO),
+        "--start",
+        "2026-06-22T12:00",
+        "--horizon-h",
+        "1",
+        "--step-min",
+        "60",
+        "--vm-min-pu",
+        "0.9",
+        "--json",
+    ]
+    clear = json.loads(_run(*base).stdout)["forecast"]
+    overcast = json.loads(_run(*base, "--cloud-cover", "100").stdout)["forecast"]
+    ratio = overcast["available_der_mw"][0] / clear["available_der_mw"][0]
+    assert 0.28 < ratio < 0.35
+    assert list(overcast["der_sources"]) == [
+        "pvlib clear-sky at 51.2 N 10.4 E, scaled by the given cloud cover"
+    ]
+    refused = _run(*base, "--cloud-cover", "120")
+    assert refused.returncode == 2 and "within 0..100 %" in refused.stderr

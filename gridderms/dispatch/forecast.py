@@ -227,9 +227,14 @@ def _sgen_values(
 
 
 def _pv_clear_sky(
-    feeder: Feeder, ders: Sequence[DerRecord], positions: list[int], horizon: Horizon
+    feeder: Feeder,
+    ders: Sequence[DerRecord],
+    positions: list[int],
+    horizon: Horizon,
+    cloud_cover_percent: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Clear-sky AC power of the PV systems at ``positions`` [MW] (position x period)."""
+    """Clear-sky AC power of the PV systems at ``positions`` [MW] (position x period),
+    scaled by a cloud-cover series [%] (one value per period) when given."""
     from gridderms.forecast import solar
     location = feeder.location
     mid = horizon.period_starts() + pd.Timedelta(minutes=horizon.step_minutes / 2)
@@ -249,13 +254,16 @@ def _pv_clear_sky(
             for der in systems
         ]
     )
-    return solar.pv_ac_power_mw(location, mid, nameplate, tilt, azimuth)
+    return solar.pv_ac_power_mw(
+        location, mid, nameplate, tilt, azimuth, cloud_cover_percent=cloud_cover_percent
+    )
 
 
-def _pv_label(feeder: Feeder) -> str:
+def _pv_label(feeder: Feeder, cloudy: bool = False) -> str:
     from gridderms.forecast import solar
 
-    return solar.source_label(feeder.location)
+    label = solar.source_label(feeder.location)
+    return f"{label}, scaled by the given cloud cover" if cloudy else label
 
 
 def build_forecast(
@@ -267,6 +275,7 @@ def build_forecast(
     snapshot: bool = False,
     start_step: int | None = None,
     issued_at: pd.Timestamp | None = None,
+    cloud_cover_percent: Sequence[float] | None = None,
 ) -> DispatchForecast:
     """The forecast of a dispatch of ``ders`` on ``feeder`` over ``horizon``.
 
@@ -284,13 +293,24 @@ def build_forecast(
         ``horizon.start`` (:func:`profile_step`).
     issued_at : pandas.Timestamp, optional
         Issue time; default now.
+    cloud_cover_percent : sequence of float, optional
+        Cloud cover per period [%] (0 clear .. 100 overcast) for the pvlib PV forecast
+        (pvlib's linear cloud-cover relation, :func:`gridderms.forecast.solar.cloudy_ghi_w_m2`).
 
     Raises
     ------
     ValueError
-        For a horizon outside a feeder's profiles or with another step length.
+        For a horizon outside a feeder's profiles or with another step length, or a cloud
+        cover series of another length or outside 0..100 %.
     """
     n = horizon.n_periods
+    cloud = None
+    if cloud_cover_percent is not None:
+        cloud = np.asarray(cloud_cover_percent, dtype=float)
+        if cloud.shape != (n,):
+            raise ValueError(
+                f"cloud_cover_percent has {cloud.size} values; the horizon has {n} periods"
+            )
     issued = utc(issued_at) if issued_at is not None else pd.Timestamp.now(tz="UTC")
     start = utc(horizon.start)
     available = np.full((len(ders), n), np.nan)
@@ -335,16 +355,16 @@ def build_forecast(
                 available[i] = ders[i].p_available_mw  # type: ignore[union-attr]
                 source[i] = "registry p_available_mw"
         if pv_missing:
-            available[pv_missing] = _pv_clear_sky(feeder, ders, pv_missing, horizon)
+            available[pv_missing] = _pv_clear_sky(feeder, ders, pv_missing, horizon, cloud)
             for i in pv_missing:
-                source[i] = _pv_label(feeder)
+                source[i] = _pv_label(feeder, cloud is not None)
     else:
         mode = "standard"
         profiles, load_source = _standard_loads(feeder, horizon)
         pv = [i for i in generating if isinstance(ders[i], PvSystem)]
         if pv:
-            available[pv] = _pv_clear_sky(feeder, ders, pv, horizon)
-        label = _pv_label(feeder)
+            available[pv] = _pv_clear_sky(feeder, ders, pv, horizon, cloud)
+        label = _pv_label(feeder, cloud is not None)
         for i in generating:
             if isinstance(ders[i], PvSystem):
                 source[i] = label

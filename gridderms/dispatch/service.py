@@ -73,6 +73,7 @@ def dispatch_feeder(
     start_step: int | None = None,
     snapshot: bool = False,
     forecast: DispatchForecast | None = None,
+    cloud_cover_percent: Sequence[float] | None = None,
     overrides: dict[str, tuple[float, float]] | None = None,
     formulation: str = "lindistflow",
     bus_hosting_capacity_mw: dict[int, float] | None = None,
@@ -101,7 +102,13 @@ def dispatch_feeder(
     )
     if forecast is None:
         forecast = build_forecast(
-            feeder, ders, elements, horizon, snapshot=snapshot, start_step=start_step
+            feeder,
+            ders,
+            elements,
+            horizon,
+            snapshot=snapshot,
+            start_step=start_step,
+            cloud_cover_percent=cloud_cover_percent,
         )
     elif forecast.available_mw.shape != (len(ders), horizon.n_periods):
         raise ValueError(

@@ -111,6 +111,11 @@ class DispatchSpec(BaseModel):
         ge=0,
         description="First profile step on a feeder with profiles; default: the step at start.",
     )
+    cloud_cover_percent: list[float] | None = Field(
+        default=None,
+        description="Cloud cover per period [%] (0 clear .. 100 overcast) scaling the pvlib "
+        "clear-sky PV forecast; one value per period.",
+    )
     snapshot: bool = Field(
         default=False,
         description="Use the model's own load and DER values in every period (sgen p_mw is "
@@ -175,7 +180,10 @@ def request_run(
         session, models, feeder_name, spec.expected_feeder_version, "dispatch"
     )
     n_periods = spec.horizon().n_periods
-    for name in ("price_per_mwh", "head_target_mw"):
+    cover = spec.cloud_cover_percent
+    if cover is not None and not all(math.isfinite(c) and 0.0 <= c <= 100.0 for c in cover):
+        raise InvalidRequestError("cloud_cover_percent values must be within 0..100 %")
+    for name in ("price_per_mwh", "head_target_mw", "cloud_cover_percent"):
         series = getattr(spec, name)
         if series is not None and len(series) != n_periods:
             raise InvalidRequestError(
@@ -262,6 +270,7 @@ def execute_run(
                 head=HeadLimits(spec.head_import_max_mw, spec.head_export_max_mw),
                 start_step=spec.start_step,
                 snapshot=spec.snapshot,
+                cloud_cover_percent=spec.cloud_cover_percent,
                 overrides=fixed,
                 formulation=spec.formulation,
             )
