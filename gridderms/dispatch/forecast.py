@@ -183,7 +183,8 @@ def _constant_loads(feeder: Feeder, n: int, horizon: Horizon) -> FeederProfiles:
 
 def _standard_loads(feeder: Feeder, horizon: Horizon) -> tuple[FeederProfiles, str]:
     """Loads scaled by their standard profile at each period's mid-point (local time)."""
-    from gridderms.forecast import load as load_profiles  # pvlib and SimBench data: on use
+    from gridderms.forecast import load as load_profiles  # demandlib loads its tables on use
+
     load = feeder.net.load
     mid = horizon.period_starts() + pd.Timedelta(minutes=horizon.step_minutes / 2)
     tz = feeder.location.tz
@@ -198,9 +199,8 @@ def _standard_loads(feeder: Feeder, horizon: Horizon) -> tuple[FeederProfiles, s
         columns = np.array([k == kind for k in kinds])
         p_factor, q_factor = load_profiles.standard_load_factors(kind, mid, tz)
         p[:, columns] = np.outer(p_factor, load.p_mw.to_numpy(dtype=float)[columns])
-        # reactive power keeps each load's own power factor
-        q[:, columns] = np.outer(p_factor, load.q_mvar.to_numpy(dtype=float)[columns])
-        del q_factor
+        # BDEW gives active power only: q_factor = p_factor, each load keeps its power factor
+        q[:, columns] = np.outer(q_factor, load.q_mvar.to_numpy(dtype=float)[columns])
     used = ", ".join(sorted(set(kinds)))
     label = (
         f"{load_profiles.source_label(used)} by local time ({tz}), loads' p_mw at the "
