@@ -35,7 +35,7 @@ from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
-from network_models.location import default_location_note, parse_location
+from network_models.location import FeederLocation, default_location_note, parse_location
 from network_models.profiles import FeederProfiles
 from solvers.acmodel import cached_ac_model
 from solvers.hosting_capacity.limits import StudyLimits
@@ -386,11 +386,8 @@ def describe_feeder(feeder: Feeder) -> dict[str, object]:
 
 def _location_text(location: object) -> str:
     assert isinstance(location, dict)
-    lat, lon = location["latitude_deg"], location["longitude_deg"]
-    return (
-        f"{abs(lat):.2f} {'N' if lat >= 0 else 'S'} {abs(lon):.2f} {'E' if lon >= 0 else 'W'}, "
-        f"{location['altitude_m']:g} m, {location['tz']} ({location['source']})"
-    )
+    place = FeederLocation(**location)
+    return f"{place.label()}, {place.altitude_m:g} m, {place.tz} ({place.source})"
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ def synthetic_forecast(feeder, ders, horizon: Horizon) -> DispatchForecast:
         )
         for column in ("p_mw", "q_mvar")
     }
-    mid = horizon.period_starts() + pd.Timedelta(minutes=horizon.step_minutes / 2)
+    mid = horizon.period_midpoints()
     hours = np.asarray(mid.hour + mid.minute / 60.0)
     bell = np.clip(np.sin(np.pi * (hours - 6.0) / 12.0), 0.0, None)
     available = np.full((len(ders), n), np.nan)

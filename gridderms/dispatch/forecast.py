@@ -186,7 +186,7 @@ def _standard_loads(feeder: Feeder, horizon: Horizon) -> tuple[FeederProfiles, s
     from gridderms.forecast import load as load_profiles  # demandlib loads its tables on use
 
     load = feeder.net.load
-    mid = horizon.period_starts() + pd.Timedelta(minutes=horizon.step_minutes / 2)
+    mid = horizon.period_midpoints()
     tz = feeder.location.tz
     blank = [None] * len(load)
     kinds = [
@@ -237,7 +237,7 @@ def _pv_clear_sky(
     scaled by a cloud-cover series [%] (one value per period) when given."""
     from gridderms.forecast import solar
     location = feeder.location
-    mid = horizon.period_starts() + pd.Timedelta(minutes=horizon.step_minutes / 2)
+    mid = horizon.period_midpoints()
     systems = [ders[i] for i in positions]
     assert all(isinstance(der, PvSystem) for der in systems)
     nameplate = np.array([der.p_nameplate_mw for der in systems])  # type: ignore[union-attr]

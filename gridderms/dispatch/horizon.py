@@ -48,6 +48,10 @@ class Horizon:
         start = self.start.tz_localize("UTC") if self.start.tzinfo is None else self.start
         return pd.date_range(start, periods=self.n_periods, freq=f"{self.step_minutes}min")
 
+    def period_midpoints(self) -> pd.DatetimeIndex:
+        """Middle of each period (UTC): where forecasts sample a period."""
+        return self.period_starts() + pd.Timedelta(minutes=self.step_minutes / 2)
+
 
 #: Years a horizon may start in (a forecast outside them is meaningless).
 START_YEARS = (1900, 2200)

@@ -223,23 +223,34 @@ def uncontrolled_p_mw(fleet: DerFleet) -> np.ndarray:
     return np.where(fleet.fixed[:, None], fleet.p_fixed_mw, natural)
 
 
+def uncontrolled_q_mvar(fleet: DerFleet) -> np.ndarray:
+    """Reactive power of each DER without dispatch [MVAr] (DER x period): fixed DERs at their
+    set-points, the others at zero."""
+    return np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, 0.0)
+
+
+def voltages_at(
+    net: pp.pandapowerNet,
+    model: AcModel,
+    request: DispatchRequest,
+    p_mw: np.ndarray,
+    q_mvar: np.ndarray,
+) -> np.ndarray | None:
+    """AC bus voltages per period with the DERs at ``p_mw`` / ``q_mvar`` (a linearisation
+    point), or ``None`` when that AC power flow has no solution."""
+    try:
+        return _verify(net, model, request, p_mw, q_mvar).model_voltages_pu
+    except PowerFlowError:
+        return None
+
+
 def uncontrolled_voltages(
     net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
 ) -> np.ndarray | None:
     """AC bus voltages of the uncontrolled schedule per period (a first linearisation point
     near the answer), or ``None`` when that AC power flow has no solution."""
     fleet = request.fleet
-    q_mvar = np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, 0.0)
-    try:
-        ac = run_timeseries(
-            net,
-            _der_profiles(request, uncontrolled_p_mw(fleet), q_mvar),
-            steps=fleet.n_periods,
-            model=model,
-        )
-    except PowerFlowError:
-        return None
-    return ac.model_voltages_pu
+    return voltages_at(net, model, request, uncontrolled_p_mw(fleet), uncontrolled_q_mvar(fleet))
 
 
 def _solver_model(lp: LinearProgram, backend: str) -> LpSolver:
@@ -394,11 +405,7 @@ def minimum_injection_voltages(
     when that power flow has no solution."""
     fleet = request.fleet
     p_mw = np.where(fleet.fixed[:, None], fleet.p_fixed_mw, fleet.p_min_mw)
-    q_mvar = np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, 0.0)
-    try:
-        return _verify(net, model, request, p_mw, q_mvar).model_voltages_pu
-    except PowerFlowError:
-        return None
+    return voltages_at(net, model, request, p_mw, uncontrolled_q_mvar(fleet))
 
 
 def _start_attempt(
@@ -554,21 +561,15 @@ def _solvable_point(
     """
     fleet = request.fleet
     if reference is None:
-        reference = (
-            uncontrolled_p_mw(fleet),
-            np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, 0.0),
-        )
+        reference = (uncontrolled_p_mw(fleet), uncontrolled_q_mvar(fleet))
     share = 0.5
     for _ in range(MAX_STEP_HALVINGS):
         p = reference[0] + share * (p_mw - reference[0])
         q = reference[1] + share * (q_mvar - reference[1])
-        try:
-            voltages = _verify(net, model, request, p, q).model_voltages_pu
-        except PowerFlowError:
-            share /= 2
-            continue
-        assert voltages is not None
-        return voltages
+        voltages = voltages_at(net, model, request, p, q)
+        if voltages is not None:
+            return voltages
+        share /= 2
     raise PowerFlowError(
         "the AC power flow of the dispatch has no solution, even stepped back "
         f"{MAX_STEP_HALVINGS} times towards the last solvable schedule"
