@@ -9,17 +9,18 @@ schedule (what a dispatcher can act on).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from solvers.acmodel import AcModel
+from solvers.opf.lindistflow import LinDistFlow
+from solvers.opf.linearized_ac import LinearizedAc
 from solvers.opf.lp import INF, InfeasibleError, LinearProgram, LpSolution, LpSolver
 from solvers.opf.problem import SLACK_PENALTY, DispatchLimits, ProblemIndex
 from solvers.violations import Violation
 
-if TYPE_CHECKING:
-    from solvers.opf.dispatch import DispatchRequest, Formulation
+#: the formulations a diagnosis reads slack positions and branch elements from
+Formulation = LinDistFlow | LinearizedAc
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def diagnose(
     index: ProblemIndex,
     formulation: Formulation,
     model: AcModel,
-    request: DispatchRequest,
+    limits: DispatchLimits,
 ) -> tuple[tuple[LimitRelaxation, ...], LpSolution | None]:
     """Re-solve with penalised slacks and list every limit that must give, and by how much
     (in the linear model's terms); also the slack solution (None when there is none)."""
@@ -143,7 +144,7 @@ def diagnose(
     found: list[LimitRelaxation] = []
     pp_bus = np.full(model.n_bus, -1, dtype=np.int64)
     pp_bus[model.bus_rows] = model.bus_ids
-    vm_limits = {"voltage_min": request.limits.vm_min_pu, "voltage_max": request.limits.vm_max_pu}
+    vm_limits = {"voltage_min": limits.vm_min_pu, "voltage_max": limits.vm_max_pu}
     for family, limit in (
         ("slack_voltage_low", "voltage_min"),
         ("slack_voltage_high", "voltage_max"),
@@ -166,7 +167,7 @@ def diagnose(
     if "slack_hosting_capacity_mw" in lp.variables:
         values = relaxed.values(lp.variables["slack_hosting_capacity_mw"])
         for position, period in zip(*np.nonzero(values > 1e-7), strict=True):
-            cap = request.limits.hosting_capacity[position]
+            cap = limits.hosting_capacity[position]
             found.append(
                 LimitRelaxation(
                     f"hosting_capacity ({cap.name})",

@@ -25,6 +25,7 @@ from solvers.acmodel import AcModel, injection_delta
 from solvers.limits import OperatingLimits
 from solvers.opf.aggregation import Aggregation, aggregate_fleet
 from solvers.opf.diagnosis import (
+    Formulation,
     LimitRelaxation,
     ac_diagnosis,
     diagnose,
@@ -73,7 +74,6 @@ from solvers.timeseries import TimeSeriesResult, run_timeseries
 from solvers.violations import Violation
 
 FORMULATIONS = ("lindistflow", "linearized-ac", "linearized-ac-full")
-Formulation = LinDistFlow | LinearizedAc
 #: the AC correction loop has converged when no DER set-point moves more than this [MW]
 P_TOLERANCE_MW = 1e-4
 #: ... or when the objective changes by no more than this share (at least 1 kWh) [-]
@@ -717,7 +717,7 @@ def _check_infeasibility(
     candidates: list[tuple[float, tuple[LimitRelaxation, ...]]] = []
     for attempt in attempts:
         linear, relaxed = diagnose(
-            attempt.highs, attempt.lp, attempt.index, attempt.formulation, model, lp_request
+            attempt.highs, attempt.lp, attempt.index, attempt.formulation, model, lp_request.limits
         )
         if relaxed is None:
             candidates.append((float("inf"), linear))
