@@ -386,6 +386,13 @@ class MeasurementCreate(BaseModel):
     vm_pu: float | None = Field(default=None, ge=0, le=3)
     soc_percent: float | None = Field(default=None, ge=0, le=100)
     quality: Literal["good", "suspect", "bad"] = "good"
+    client_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The sender's id of this measurement: with der_id and measured_at it "
+        "identifies it, so a retried batch is not stored twice",
+    )
 
 
 class TelemetryBatchCreate(BaseModel):
@@ -397,10 +404,12 @@ class TelemetryBatchCreate(BaseModel):
 
 
 class TelemetryAcceptedPublic(Public):
-    """How many measurements were stored."""
+    """How many measurements were stored, and how many were duplicates of stored ones (the
+    same DER, ``measured_at`` and ``client_id``: not stored again)."""
 
     feeder: str
     accepted: int
+    duplicates: int
 
 
 class MeasurementPublic(Public):
@@ -413,6 +422,7 @@ class MeasurementPublic(Public):
     vm_pu: float | None
     soc_percent: float | None
     quality: str
+    client_id: str
     received_at: datetime
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from api.body import body_doc, der_record_body, json_body
 from api.deps import Adms, ModelsDep, Operator, OperatorOrAdms, SessionDep, Viewer
@@ -19,6 +19,7 @@ from api.schemas import (
 from gridderms.ders import DerRecord
 from gridderms.persistence.repositories import der_by_id, feeder_by_name
 from gridderms.service import ders as service
+from gridderms.service.errors import OutsideCapabilityError
 
 router = APIRouter(tags=["ders"])
 
@@ -114,7 +115,11 @@ def release_der(
 @router.put(
     "/feeders/{feeder}/ders/{der_id}/override",
     response_model=DerPublic,
-    responses=_NOT_FOUND,
+    responses={
+        **_NOT_FOUND,
+        409: {"description": "The DER is locked out or offline"},
+        422: {"description": "The set-point is outside the DER's capability (limit named)"},
+    },
     openapi_extra=body_doc("OverrideSet"),
 )
 def set_override(
@@ -124,8 +129,13 @@ def set_override(
     der_id: DerId,
     body: Annotated[OverrideSet, Depends(json_body(OverrideSet))],
 ) -> DerPublic:
-    """Fix the DER at ``p_mw``/``q_mvar`` in every later dispatch (operator)."""
-    row = service.set_override(session, principal, feeder, der_id, (body.p_mw, body.q_mvar))
+    """Fix the DER at ``p_mw``/``q_mvar`` in every later dispatch (operator); the set-point
+    must lie within the DER's active-power range and its reactive capability at that power
+    (422 naming the limit), and the DER must be available (409 when locked out or offline)."""
+    try:
+        row = service.set_override(session, principal, feeder, der_id, (body.p_mw, body.q_mvar))
+    except OutsideCapabilityError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     return _public(row)
 
 

@@ -40,11 +40,17 @@ def ingest(
     body: Annotated[TelemetryBatchCreate, Depends(json_body(TelemetryBatchCreate))],
 ) -> TelemetryAcceptedPublic:
     """Store DER and feeder-head measurements (all or none); a good voltage outside the
-    service's band raises a ``voltage_out_of_band`` alarm, one inside clears it."""
+    service's band raises a ``voltage_out_of_band`` alarm, one inside clears it.
+
+    Idempotent: a measurement's identity is its DER (or the feeder head), ``measured_at`` and
+    optional ``client_id``; one already stored (a retried batch) is counted in
+    ``duplicates`` and not stored again."""
     measurements = [service.Measurement(**m.model_dump()) for m in body.measurements]
     band = (settings.vm_min_pu, settings.vm_max_pu)
-    count = service.ingest(session, principal, feeder, measurements, band)
-    return TelemetryAcceptedPublic(feeder=feeder, accepted=count)
+    result = service.ingest(session, principal, feeder, measurements, band)
+    return TelemetryAcceptedPublic(
+        feeder=feeder, accepted=result.stored, duplicates=result.duplicates
+    )
 
 
 @router.get("/feeders/{feeder}/telemetry", response_model=list[MeasurementPublic])

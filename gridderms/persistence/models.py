@@ -134,7 +134,9 @@ class DerRow(Base):
     """A registered DER: the pydantic record as JSON plus indexed columns for look-ups.
 
     ``override_p_mw``/``override_q_mvar`` hold an operator set-point that wins over the
-    optimiser in every later dispatch until it is cleared.
+    optimiser in every later dispatch until it is cleared. ``state_version`` counts changes
+    of the status, override and record (:func:`gridderms.service.ders.touch`): a dispatch
+    run compares it, when it activates, with the versions it read.
     """
 
     __tablename__ = "ders"
@@ -149,6 +151,7 @@ class DerRow(Base):
     record: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     override_p_mw: Mapped[float | None] = mapped_column(Float, nullable=True)
     override_q_mvar: Mapped[float | None] = mapped_column(Float, nullable=True)
+    state_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
@@ -169,12 +172,24 @@ class DerGroupRow(Base):
 
 
 class TelemetryRow(Base):
-    """One measurement: of a DER (``der_id``) or of the feeder head (``der_id`` null)."""
+    """One measurement: of a DER (``der_id``) or of the feeder head (``der_id`` null).
+
+    Its identity is (feeder, DER, ``measured_at``, ``client_id``): a retried batch is not
+    stored twice (``client_id`` is ``""`` when the sender gives none).
+    """
 
     __tablename__ = "telemetry"
     __table_args__ = (
         Index("ix_telemetry_feeder_der_time", "feeder_id", "der_id", "measured_at"),
         Index("ix_telemetry_feeder_time", "feeder_id", "measured_at"),
+        Index(
+            "uq_telemetry_identity",
+            "feeder_id",
+            "der_id",
+            "measured_at",
+            "client_id",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -186,6 +201,7 @@ class TelemetryRow(Base):
     vm_pu: Mapped[float | None] = mapped_column(Float, nullable=True)
     soc_percent: Mapped[float | None] = mapped_column(Float, nullable=True)
     quality: Mapped[str] = mapped_column(String(20))
+    client_id: Mapped[str] = mapped_column(String(200), default="", server_default="")
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -210,6 +226,7 @@ class DispatchRunRow(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
     diagnosis: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDocument, nullable=True)
+    der_state: Mapped[dict[str, int] | None] = mapped_column(JsonDocument, nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     requested_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

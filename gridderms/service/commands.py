@@ -53,18 +53,21 @@ def queue_schedule(
     schedule: ScheduleRow,
     points: Iterable[Mapping[str, Any]],
     requested_by: str,
+    allowed: set[str],
 ) -> int:
     """Queue the ``schedule`` commands of an activated ``schedule``; return how many.
 
     ``points`` are the schedule's points (``der_id``, ``period``, ``p_mw`` [MW], ``q_mvar``
     [MVAr], ``mode``), as written by or read with
-    :func:`~gridderms.persistence.repositories.schedule_points`, in any order; a DER whose
-    mode is ``fixed`` gets no command.
+    :func:`~gridderms.persistence.repositories.schedule_points`, in any order, checked
+    against the DERs' capability (:func:`gridderms.service.activation.checked_points`); a DER
+    whose mode is ``fixed``, or not in ``allowed`` (the DERs that may be commanded now:
+    :func:`gridderms.service.activation.commandable`), gets no command.
     """
     set_points: dict[str, tuple[list[float], list[float]]] = {}
     periods: dict[str, list[int]] = {}
     for point in points:
-        if point["mode"] == "fixed":
+        if point["mode"] == "fixed" or point["der_id"] not in allowed:
             continue
         der_id, p_mw, q_mvar = point["der_id"], point["p_mw"], point["q_mvar"]
         period = point["period"]

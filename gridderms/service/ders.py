@@ -16,11 +16,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridderms.ders import DerError, DerRecord, der_to_json_dict, ders_from_json
+from gridderms.ders.setpoints import SetpointError, check_setpoint
 from gridderms.persistence.models import DerRow, FeederRow
 from gridderms.persistence.repositories import add_audit, der_by_id, ders_of, feeder_by_name
 from gridderms.service import commands
 from gridderms.service.auth import Principal
-from gridderms.service.errors import ConflictError, InvalidRequestError
+from gridderms.service.errors import ConflictError, InvalidRequestError, OutsideCapabilityError
 from gridderms.service.feeders import FeederModels
 
 
@@ -46,6 +47,20 @@ def public(row: DerRow) -> dict[str, Any]:
         "override": override,
         "record": row.record,
     }
+
+
+def touch(row: DerRow) -> None:
+    """Count a change of the DER's status, override or record (``state_version``): a dispatch
+    run that read an older version does not command this DER (see
+    :mod:`gridderms.service.activation`)."""
+    row.state_version = (row.state_version or 0) + 1
+
+
+def _locked(session: Session, feeder_name: str, der_id: str) -> tuple[FeederRow, DerRow]:
+    """The feeder (row locked on PostgreSQL, so that a run activating on this feeder waits
+    for this change or this change for it) and its DER ``der_id``."""
+    feeder = feeder_by_name(session, feeder_name, for_update=True)
+    return feeder, der_by_id(session, feeder, der_id)
 
 
 def _check_bus(models: FeederModels, feeder: FeederRow, record: DerRecord) -> None:
@@ -128,10 +143,10 @@ def replace(
         raise InvalidRequestError(
             f"the record's der_id '{record.der_id}' differs from the DER '{der_id}' in the path"
         )
-    feeder = feeder_by_name(session, feeder_name)
-    row = der_by_id(session, feeder, der_id)
+    feeder, row = _locked(session, feeder_name, der_id)
     _check_bus(models, feeder, record)
     before = public(row)
+    touch(row)
     row.bus = record.bus
     row.der_type = record.der_type
     row.status = record.status
@@ -143,8 +158,7 @@ def replace(
 
 def delete(session: Session, actor: Principal, feeder_name: str, der_id: str) -> None:
     """Unregister DER ``der_id``."""
-    feeder = feeder_by_name(session, feeder_name)
-    row = der_by_id(session, feeder, der_id)
+    feeder, row = _locked(session, feeder_name, der_id)
     before = public(row)
     session.delete(row)
     commands.cancel_pending(session, feeder.id, der_id, "DER removed from the registry")
@@ -156,10 +170,10 @@ def set_status(
     session: Session, actor: Principal, feeder_name: str, der_id: str, *, locked_out: bool
 ) -> DerRow:
     """Lock a DER out (the optimiser no longer moves it) or release it (``available``)."""
-    feeder = feeder_by_name(session, feeder_name)
-    row = der_by_id(session, feeder, der_id)
+    feeder, row = _locked(session, feeder_name, der_id)
     status = "locked_out" if locked_out else "available"
     before = _merge(row, {"status": status}, ("status",), "status")
+    touch(row)
     if locked_out:
         commands.cancel_pending(session, feeder.id, der_id, "DER locked out by an operator")
     action = "der.lockout" if locked_out else "der.release"
@@ -175,12 +189,32 @@ def set_override(
     der_id: str,
     setpoint: tuple[float, float] | None,
 ) -> DerRow:
-    """Fix DER ``der_id`` at ``(p_mw, q_mvar)`` in every later dispatch, or clear the fix."""
-    feeder = feeder_by_name(session, feeder_name)
-    row = der_by_id(session, feeder, der_id)
-    if setpoint is not None and not all(math.isfinite(v) for v in setpoint):
-        raise InvalidRequestError(f"override of DER '{der_id}' must be finite")
+    """Fix DER ``der_id`` at ``(p_mw, q_mvar)`` in every later dispatch, or clear the fix.
+
+    Raises
+    ------
+    ConflictError
+        The DER is locked out or offline: no command may be sent to it.
+    InvalidRequestError
+        The set-point is outside the DER's capability (its active-power range, or its
+        reactive capability at that active power): the message names the limit.
+    """
+    feeder, row = _locked(session, feeder_name, der_id)
+    if setpoint is not None:
+        if row.status != "available":
+            raise ConflictError(
+                f"DER '{der_id}' is {row.status}: no set-point may be sent to it"
+                + ("; release it first" if row.status == "locked_out" else "")
+            )
+        if not all(math.isfinite(v) for v in setpoint):
+            raise InvalidRequestError(f"override of DER '{der_id}' must be finite")
+        (record,) = records_of([row])
+        try:
+            setpoint = check_setpoint(record, *setpoint, what="override")
+        except SetpointError as exc:
+            raise OutsideCapabilityError(str(exc)) from None
     before = public(row)
+    touch(row)
     row.override_p_mw, row.override_q_mvar = setpoint if setpoint else (None, None)
     commands.queue_setpoint(session, feeder.id, der_id, setpoint, actor.name)
     action = "der.override" if setpoint else "der.override_clear"
@@ -268,9 +302,9 @@ def set_capability(
     InvalidRequestError
         A field its type does not have, or a record that fails validation.
     """
-    feeder = feeder_by_name(session, feeder_name)
-    row = der_by_id(session, feeder, der_id)
+    feeder, row = _locked(session, feeder_name, der_id)
     before = _merge(row, changes, (*CAPABILITY_FIELDS[row.der_type], "reactive"), "capability")
+    touch(row)
     _audit(session, actor, "der.capability", feeder, der_id, before, public(row))
     session.commit()
     return row
@@ -294,8 +328,7 @@ def set_availability(
     InvalidRequestError
         A field its type does not have, or a record that fails validation.
     """
-    feeder = feeder_by_name(session, feeder_name)
-    row = der_by_id(session, feeder, der_id)
+    feeder, row = _locked(session, feeder_name, der_id)
     if row.status == "locked_out" and status is not None:
         raise ConflictError(
             f"DER '{der_id}' is locked out by an operator; release it before declaring it {status}"
@@ -304,6 +337,7 @@ def set_availability(
         changes = {**changes, "status": status}
     permitted = (*AVAILABILITY_FIELDS[row.der_type], "status")
     before = _merge(row, changes, permitted, "availability")
+    touch(row)
     if status == "offline":
         commands.cancel_pending(session, feeder.id, der_id, "DER declared offline")
     _audit(session, actor, "der.availability", feeder, der_id, before, public(row))

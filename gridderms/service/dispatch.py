@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import partial
 from typing import Any, Literal
 
@@ -23,6 +23,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridderms.ders.setpoints import SetpointError
 from gridderms.dispatch.forecast import profile_step
 from gridderms.dispatch.horizon import Horizon
 from gridderms.dispatch.service import HeadLimits, dispatch_feeder
@@ -38,6 +39,14 @@ from gridderms.persistence.repositories import (
     write_schedule,
 )
 from gridderms.service import alarms, commands
+from gridderms.service.activation import (
+    MAX_SOLVES,
+    changed_ders,
+    checked_points,
+    commandable,
+    der_versions,
+    describe,
+)
 from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.ders import overrides_of, records_of
 from gridderms.service.errors import ConflictError, InvalidRequestError
@@ -233,49 +242,72 @@ def execute_run(
     run_id: str,
     default_limits: OperatingLimits,
     telemetry_max_age_s: float = 900.0,
+    *,
+    after_read: Callable[[int], None] | None = None,
 ) -> str:
     """Run dispatch ``run_id`` and store its outcome; return the final status.
 
     The DERs start from their measured state (:mod:`gridderms.service.measured_state`):
-    telemetry at most ``telemetry_max_age_s`` [s] before the horizon start. Never raises for
-    a failed optimisation: the run is stored ``failed`` with the error and a feeder alarm.
+    telemetry at most ``telemetry_max_age_s`` [s] before the horizon start. When a DER's
+    state (status, override, record) changes while the run solves, the run reads the DERs
+    again and solves again (:mod:`gridderms.service.activation`). Never raises for a failed
+    optimisation: the run is stored ``failed`` with the error and a feeder alarm.
+
+    ``after_read(solve)`` is called after the DERs are read for solve 1, 2, ... (the seam the
+    race tests use to change a DER under a running solve).
     """
     with factory() as session:
         run = run_by_id(session, run_id)
-        feeder = session.get_one(FeederRow, run.feeder_id)
+        feeder_pk = run.feeder_id
         run_pk = start_run(session, run)
         if run_pk is None:  # cancelled while it was queued
             return run.status
+        notes: list[str] = []
         try:
             spec = DispatchSpec.model_validate_json(_dumps(run.request))
-            snapshot = models.snapshot(feeder)
-            rows = ders_of(session, feeder)
-            state = measured_state(session, feeder.id, spec.start, telemetry_max_age_s)
-            records, fixed, telemetry = apply_measurements(
-                records_of(rows), overrides_of(rows), state
-            )
-            set_progress(factory, DispatchRunRow, run_pk, 0.2)
             limits = OperatingLimits(
                 vm_min_pu=spec.vm_min_pu or default_limits.vm_min_pu,
                 vm_max_pu=spec.vm_max_pu or default_limits.vm_max_pu,
                 max_loading_percent=spec.max_loading_percent or default_limits.max_loading_percent,
             )
             horizon = spec.horizon()
-            result = dispatch_feeder(
-                snapshot,
-                records,
-                horizon,
-                objective=_objective(spec),
-                limits=limits,
-                head=HeadLimits(spec.head_import_max_mw, spec.head_export_max_mw),
-                start_step=spec.start_step,
-                snapshot=spec.snapshot,
-                cloud_cover_percent=spec.cloud_cover_percent,
-                overrides=fixed,
-                formulation=spec.formulation,
-            )
-            # cancellation checkpoint after the solve (set_progress reads the status)
-            set_progress(factory, DispatchRunRow, run_pk, 0.9)
+            for solve in range(1, MAX_SOLVES + 1):
+                session.expire_all()
+                feeder = session.get_one(FeederRow, feeder_pk)
+                snapshot = models.snapshot(feeder)
+                rows = ders_of(session, feeder)
+                read = der_versions(rows)
+                state = measured_state(session, feeder.id, spec.start, telemetry_max_age_s)
+                records, fixed, telemetry = apply_measurements(
+                    records_of(rows), overrides_of(rows), state
+                )
+                if after_read is not None:
+                    after_read(solve)
+                set_progress(factory, DispatchRunRow, run_pk, 0.2)
+                result = dispatch_feeder(
+                    snapshot,
+                    records,
+                    horizon,
+                    objective=_objective(spec),
+                    limits=limits,
+                    head=HeadLimits(spec.head_import_max_mw, spec.head_export_max_mw),
+                    start_step=spec.start_step,
+                    snapshot=spec.snapshot,
+                    cloud_cover_percent=spec.cloud_cover_percent,
+                    overrides=fixed,
+                    formulation=spec.formulation,
+                )
+                # cancellation checkpoint after the solve (set_progress reads the status)
+                set_progress(factory, DispatchRunRow, run_pk, 0.9)
+                session.expire_all()
+                now_rows = ders_of(session, session.get_one(FeederRow, feeder_pk))
+                changed = changed_ders(read, der_versions(now_rows))
+                if not changed:
+                    break
+                notes.append(
+                    f"DER state changed during solve {solve}: {describe(now_rows, changed)}"
+                    + ("; solved again" if solve < MAX_SOLVES else "")
+                )
         except JobCancelledError:
             return finish_cancelled(session, DispatchRunRow, run_pk)
         except Exception as exc:
@@ -286,8 +318,12 @@ def execute_run(
             return finish_cancelled(session, DispatchRunRow, run_pk)
         session.expire_all()
         run = session.get_one(DispatchRunRow, run_pk)
-        feeder = session.get_one(FeederRow, run.feeder_id)
-        store_result(session, run, feeder, spec, horizon, result, (state, telemetry))
+        run.der_state = read
+        name = session.get_one(FeederRow, feeder_pk).name
+        feeder = feeder_by_name(session, name, for_update=True)
+        store_result(
+            session, run, feeder, spec, horizon, result, (state, telemetry), solve_notes=notes
+        )
         session.commit()
         return run.status
 
@@ -340,17 +376,44 @@ def store_result(
     horizon: Horizon,
     result: DispatchResult,
     measured: tuple[MeasuredState, dict[str, Any]] | None = None,
+    solve_notes: list[str] | None = None,
 ) -> ScheduleRow | None:
     """Store the outcome of ``run`` (caller commits once: run, schedule, points, envelopes,
     the activation, the commands it queues and the alarms land together).
 
     ``measured`` is the telemetry the run started from and its use (for the summary and the
-    ``telemetry_unusable`` alarms of a real-time run).
+    ``telemetry_unusable`` alarms of a real-time run); ``solve_notes`` say which DERs changed
+    under earlier solves. The caller holds the feeder row (``for_update``): the DERs compared
+    with ``run.der_state`` here cannot change before the commit.
+
+    An automatic activation needs an AC-feasible schedule, the topology version the run
+    solved on, every DER as the run read it (:mod:`gridderms.service.activation`) and every
+    set-point within its DER's capability; otherwise the schedule waits for approval and the
+    summary's ``activation`` says why.
     """
     summary = json_safe(result.summary())
+    rows = ders_of(session, feeder)
+    changed = changed_ders(run.der_state or {}, der_versions(rows))
+    held: list[str] = []
+    if changed:
+        held.append(f"DERs changed while the run solved: {describe(rows, changed)}")
+    if solve_notes:
+        summary["notes"] = [*summary.get("notes", []), *solve_notes]
     if measured is not None:
         summary["telemetry"] = json_safe(measured[1])
         _sync_telemetry_alarms(session, feeder.id, measured[0])
+    points = list(_points(result.schedule)) if result.status == "optimal" else []
+    try:
+        points = list(checked_points(points, records_of(rows)))
+    except SetpointError as exc:
+        held.append(str(exc))
+    if feeder.version != run.feeder_version:
+        held.append(
+            f"the topology changed while the run solved (version {run.feeder_version} -> "
+            f"{feeder.version})"
+        )
+    if held and result.status == "optimal":
+        summary["activation"] = {"held": held}
     run.summary = summary
     run.diagnosis = summary.get("diagnosis") or []
     run.status = result.status
@@ -359,11 +422,7 @@ def store_result(
     _sync_dispatch_alarms(session, run, result)
     if result.status != "optimal":
         return None
-    activate = (
-        feeder.operating_mode == "automatic"
-        and result.ac_feasible
-        and feeder.version == run.feeder_version
-    )
+    activate = feeder.operating_mode == "automatic" and result.ac_feasible and not held
     schedule = write_schedule(
         session,
         feeder_id=feeder.id,
@@ -373,12 +432,14 @@ def store_result(
         n_periods=horizon.n_periods,
         ac_feasible=result.ac_feasible,
         activate=activate,
-        points=_points(result.schedule),
+        points=iter(points),
         envelopes=_envelopes(result.schedule),
         decided_by=SYSTEM.name if activate else None,
     )
     if activate:
-        queued = commands.queue_schedule(session, schedule, _points(result.schedule), SYSTEM.name)
+        queued = commands.queue_schedule(
+            session, schedule, points, SYSTEM.name, commandable(rows)
+        )
         add_audit(
             session,
             actor=SYSTEM.name,
@@ -475,10 +536,24 @@ def decide(
             f"schedule {schedule_id} was computed on topology version {run.feeder_version}; "
             f"feeder '{feeder_name}' is now at version {feeder.version}: dispatch again"
         )
+    rows = ders_of(session, feeder)
+    points: list[dict[str, Any]] = []
+    if approve:
+        if run is not None and run.der_state is not None:
+            changed = changed_ders(run.der_state, der_versions(rows))
+            if changed:
+                raise ConflictError(
+                    f"schedule {schedule_id}: DERs changed since it was computed: "
+                    f"{describe(rows, changed)}; dispatch again"
+                )
+        try:
+            points = list(checked_points(schedule_points(session, schedule), records_of(rows)))
+        except SetpointError as exc:
+            raise ConflictError(f"schedule {schedule_id}: {exc}") from None
     before = {"state": schedule.state}
     if approve:
         activate_schedule(session, schedule, actor.name)
-        commands.queue_schedule(session, schedule, schedule_points(session, schedule), actor.name)
+        commands.queue_schedule(session, schedule, points, actor.name, commandable(rows))
     else:
         schedule.state = "rejected"
         schedule.decided_by = actor.name

@@ -23,3 +23,8 @@ class ConflictError(ServiceError):
 class InvalidRequestError(ServiceError):
     """Well-formed but not applicable to this feeder (HTTP 400): a bus it does not have, a
     horizon outside its profiles, an infeasible parameter combination."""
+
+
+class OutsideCapabilityError(InvalidRequestError):
+    """A set-point outside the DER's capability (HTTP 422): its active-power range or its
+    reactive capability at that power; the message names the limit."""

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from gridderms.persistence.models import DerRow, TelemetryRow, utcnow
 from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
+from gridderms.persistence.telemetry_store import insert_measurements
 from gridderms.service.alarms import Condition, sync_conditions
 from gridderms.service.auth import Principal
 from gridderms.service.errors import InvalidRequestError
@@ -36,6 +37,9 @@ class Measurement:
     soc_percent : float, optional
         State of charge of a battery [%].
     quality : {"good", "suspect", "bad"}
+    client_id : str, optional
+        The sender's id of the measurement; with the DER and ``measured_at`` it identifies
+        the measurement (a second copy is a duplicate, counted and not stored).
     """
 
     der_id: str | None
@@ -45,6 +49,16 @@ class Measurement:
     vm_pu: float | None
     soc_percent: float | None
     quality: str
+    client_id: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What a batch did: measurements ``stored`` and ``duplicates`` (already stored, or
+    repeated within the batch) dropped."""
+
+    stored: int
+    duplicates: int
 
 
 def ingest(
@@ -53,8 +67,9 @@ def ingest(
     feeder_name: str,
     measurements: Sequence[Measurement],
     vm_band_pu: tuple[float, float] | None = None,
-) -> int:
-    """Store ``measurements`` of feeder ``feeder_name`` (all or none); return how many.
+) -> IngestResult:
+    """Store ``measurements`` of feeder ``feeder_name`` (all or none, each once: a
+    measurement already stored is counted as a duplicate, not stored again).
 
     With ``vm_band_pu`` (min, max) [pu], the newest good voltage of each DER or feeder head in
     the batch raises its ``voltage_out_of_band`` alarm when outside the band and clears it
@@ -89,12 +104,12 @@ def ingest(
             "vm_pu": m.vm_pu,
             "soc_percent": m.soc_percent,
             "quality": m.quality,
+            "client_id": m.client_id or "",
             "received_at": now,
         }
         for m in measurements
     ]
-    if rows:
-        session.execute(TelemetryRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+    stored, duplicates = insert_measurements(session, feeder.id, rows)
     if vm_band_pu is not None:
         _sync_voltage_alarms(session, feeder.id, measurements, vm_band_pu)
     times = [m.measured_at for m in measurements]
@@ -106,13 +121,14 @@ def ingest(
         target_type="feeder",
         target_id=feeder_name,
         after={
-            "count": len(rows),
+            "count": stored,
+            "duplicates": duplicates,
             "first": min(times).isoformat() if times else None,
             "last": max(times).isoformat() if times else None,
         },
     )
     session.commit()
-    return len(rows)
+    return IngestResult(stored, duplicates)
 
 
 def _sync_voltage_alarms(
