@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -268,3 +269,45 @@ def test_setpoint_ranges_of_every_der_type() -> None:
         check_setpoint(battery, 0.05, q_pf + 1e-3)
     with pytest.raises(SetpointError, match="reactive capability"):
         check_setpoint(battery, 0.0, 0.01)  # no reactive power at zero active power
+
+
+def test_lockout_at_20_percent_of_a_real_job_is_not_dispatched(
+    servers: dict[str, ApiServer],
+) -> None:
+    """The tester's reproduction over real HTTP on PostgreSQL: a background job (6 h at
+    5 min, ``linearized-ac-full``), the DER locked out as soon as the run reports 20 %
+    progress (it has read the DERs and is solving)."""
+    server = servers["postgresql"]
+    name = "race-live"
+    _load(server, name)
+    spec = {
+        **SPEC,
+        "start": "2024-06-21T08:00:00Z",
+        "horizon_h": 6.0,
+        "step_minutes": 5,
+        "formulation": "linearized-ac-full",
+    }
+    with server.client("adms") as adms, server.client("operator") as operator:
+        run = adms.post(f"/feeders/{name}/dispatch-runs", json=spec).json()
+        deadline = time.monotonic() + 120
+        while (state := adms.get(f"/dispatch-runs/{run['run_id']}").json())["progress"] < 0.2:
+            assert state["status"] in ("queued", "running"), state
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert state["status"] == "running" and state["progress"] < 0.9, state
+        assert operator.post(f"/feeders/{name}/ders/sgen-3/lockout").status_code == 200
+        while (state := adms.get(f"/dispatch-runs/{run['run_id']}").json())["status"] in (
+            "queued",
+            "running",
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert state["status"] == "optimal", state
+        commanded = {c["der_id"] for c in _commands(adms, name, kind="schedule")}
+        assert commanded and "sgen-3" not in commanded
+        active = adms.get(f"/feeders/{name}/schedules/active", params={"der_id": "sgen-3"})
+        if active.status_code == 200:  # solved again without the DER
+            assert all(p["mode"] == "fixed" for p in active.json()["points"])
+        else:  # or held for approval, the DER named
+            held = state["summary"]["activation"]["held"]
+            assert any("sgen-3" in reason for reason in held), held
