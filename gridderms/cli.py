@@ -1,13 +1,18 @@
 """The ``gridderms`` command line.
 
-Commands: ``feeders`` (list built-ins), ``inspect FEEDER``, ``powerflow FEEDER``. Bad input ends
-with ``error: <message>`` on stderr and exit status 2, never a traceback.
+Commands: ``feeders`` (list built-ins), ``inspect``, ``ders``, ``dispatch``, ``powerflow`` and
+``hosting-capacity`` (each of a ``FEEDER``).
+
+Output contract: with ``--json`` standard output is one strict JSON document and nothing else
+(non-finite numbers are ``null``; solver banners are kept off it), and so is every JSON file
+written with ``--out``. Bad input ends with one line ``gridderms: error: <message>`` on stderr
+and exit status 2, never a traceback; a dispatch that cannot meet its limits is a result, not an
+error: its diagnosis (or JSON with ``status`` ``"infeasible"``) and exit status 3.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import warnings
@@ -17,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
+from pydantic import ValidationError
 
 from gridderms.config import Settings
 from gridderms.ders import DerError, ders_from_net
@@ -30,6 +36,13 @@ from gridderms.dispatch.forecast import forecast_profiles, profile_step, profile
 from gridderms.dispatch.horizon import Horizon, parse_start
 from gridderms.dispatch.service import HeadLimits, dispatch_feeder
 from gridderms.hosting import HostingStudy
+from gridderms.output import (  # noqa: F401 - EXIT_BAD_INPUT: this command's status for bad input
+    EXIT_BAD_INPUT,
+    error,
+    print_json,
+    settings_problem,
+    write_json,
+)
 from gridderms.tables import format_pairs, format_table
 from network_models.builtin import BUILTIN_FEEDERS
 from network_models.errors import FeederError
@@ -47,7 +60,6 @@ from solvers.opf.problem import Objective
 from solvers.powerflow import PowerFlowError, PowerFlowResult, run_powerflow
 from solvers.timeseries import TimeSeriesResult, run_timeseries
 
-EXIT_BAD_INPUT = 2
 #: a dispatch request that cannot meet its limits (a diagnosis was printed)
 EXIT_INFEASIBLE = 3
 #: steps of the plain-runpp peer run beside a time series for the speed comparison
@@ -61,9 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.handler(args))
+    except ValidationError as exc:  # a GRIDDERMS_* environment setting (pydantic-settings)
+        return error(settings_problem(exc))
     except (FeederError, PowerFlowError, DerError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return error(str(exc))
 
 
 def _quiet_libraries() -> None:
@@ -341,7 +354,7 @@ def cmd_feeders(args: argparse.Namespace) -> int:
             {"name": name, **counts, "profile_steps": steps, "description": builtin.description}
         )
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
         return 0
     headers = ["name", "buses", "lines", "trafos", "loads", "ders", "profile_steps", "description"]
     print(format_table(headers, [[row[h] for h in headers] for row in rows]))
@@ -394,7 +407,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     """Describe one feeder."""
     info = describe_feeder(_load(args.feeder, args))
     if args.json:
-        print(json.dumps(info, indent=2))
+        print_json(info)
         return 0
     heads = info["feeder_heads"]
     assert isinstance(heads, dict)
@@ -470,7 +483,7 @@ def cmd_ders(args: argparse.Namespace) -> int:
         for group in registry.list_groups()
     ]
     if args.json:
-        print(json.dumps({"feeder": feeder.name, "ders": ders, "groups": groups}, indent=2))
+        print_json({"feeder": feeder.name, "ders": ders, "groups": groups})
         return 0
     if ders:
         columns = [
@@ -527,6 +540,7 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     else:
         start = parse_start(args.start, feeder.location.tz, args.step_min)
     horizon = Horizon(start, args.horizon_h, args.step_min)
+    out = _out_dir(args.out)
     result = dispatch_feeder(
         feeder,
         list(registry),
@@ -541,16 +555,14 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
         backend=args.backend,
     )
     summary = result.summary()
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+    if out is not None:
         result.schedule.to_csv(out / "schedule.csv", index=False)
         result.network.to_csv(out / "network.csv", index_label="period")
-        (out / "dispatch.json").write_text(
-            json.dumps({**summary, "schedule": result.schedule.to_dict("records")}, indent=2)
+        write_json(
+            out / "dispatch.json", {**summary, "schedule": result.schedule.to_dict("records")}
         )
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary)
         return 0 if result.status == "optimal" else EXIT_INFEASIBLE
     for note in result.notes:
         print(f"note: {note}")
@@ -670,7 +682,7 @@ def cmd_powerflow(args: argparse.Namespace) -> int:
         return _timeseries(feeder, args, limits)
     result = run_powerflow(feeder.net, limits=limits, backend=args.backend, name=feeder.name)
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2))
+        print_json(result.to_dict())
     else:
         print(format_powerflow(result))
     return 0
@@ -724,6 +736,8 @@ def _timeseries_input(
 ) -> tuple[FeederProfiles, int, int, str]:
     """(profiles, first step, steps, label) of ``powerflow --steps/--start``."""
     steps = args.steps if args.steps is not None else 1
+    if steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {steps}")
     text = args.start
     if text is not None and text.strip().lstrip("-").isdigit():
         if feeder.profiles is None:
@@ -784,7 +798,7 @@ def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimit
             "speedup": result.steps_per_second / peer.steps_per_second,
         }
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print_json(summary)
         return 0
     pairs: list[tuple[str, object]] = [
         ("feeder", feeder.name),
@@ -830,6 +844,25 @@ def _timeseries(feeder: Feeder, args: argparse.Namespace, limits: OperatingLimit
     return 0
 
 
+def _out_dir(text: str | None) -> Path | None:
+    """``--out`` as a directory, created now: a bad path fails before the computation."""
+    if text is None:
+        return None
+    out = Path(text).expanduser()
+    if out.exists() and not out.is_dir():
+        raise ValueError(
+            f"--out {text} is a file, not a directory: give a directory for the outputs"
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(
+            f"--out {text}: cannot create the directory ({exc.strerror or exc}): give a writable "
+            f"directory"
+        ) from None
+    return out
+
+
 def _bus_ids(values: Sequence[str] | None) -> list[int] | None:
     if values is None:
         return None
@@ -852,6 +885,7 @@ def cmd_hosting_capacity(args: argparse.Namespace) -> int:
     overrides = (args.vm_min_pu, args.vm_max_pu, args.max_loading_percent)
     limits = StudyLimits(defaults=_limits(args), use_bus_limits=all(v is None for v in overrides))
     feeder = _load(args.feeder)
+    out = _out_dir(args.out)
     study = run_study(
         feeder,
         buses=_bus_ids(args.buses),
@@ -864,9 +898,9 @@ def cmd_hosting_capacity(args: argparse.Namespace) -> int:
         progress=None if args.no_progress else TextProgress(),
         min_load_share=min_load_share,
     )
-    written = write_outputs(study, Path(args.out)) if args.out else []
+    written = write_outputs(study, out) if out is not None else []
     if args.json:
-        print(json.dumps(study.to_dict(), indent=2))
+        print_json(study.to_dict())
         return 0
     print(format_hosting_capacity(study, written))
     return 0

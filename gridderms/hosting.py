@@ -272,6 +272,7 @@ def write_outputs(study: HostingStudy, out: Path) -> list[Path]:
     list of Path
         The files written.
     """
+    from gridderms.output import json_safe
     from solvers.hosting_capacity.plot import plot_hosting_capacity
 
     result = study.static
@@ -283,7 +284,10 @@ def write_outputs(study: HostingStudy, out: Path) -> list[Path]:
         min_load_share=result.min_load_share, operating_point=study.operating_point
     )
     table.to_csv(csv_path, index_label="bus", float_format="%.6f")
-    json_path.write_text(json.dumps(study.to_dict(), indent=2, default=_plain))
+    # strict JSON: non-finite numbers as null (json_safe), never NaN / Infinity
+    json_path.write_text(
+        json.dumps(json_safe(study.to_dict()), indent=2, allow_nan=False, default=_plain)
+    )
     written = [csv_path, json_path]
     for mode, series in study.timeseries.items():
         path = out / f"hc_timeseries_{mode}_mw.csv"

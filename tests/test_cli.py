@@ -79,7 +79,9 @@ def test_timeseries_on_a_feeder_without_profiles_is_a_clear_error(capsys) -> Non
 def test_unknown_feeder_exits_2_without_traceback() -> None:
     done = _run("inspect", "atlantis-feeder")
     assert done.returncode == 2
-    assert done.stderr.startswith("error: feeder 'atlantis-feeder' is neither a built-in")
+    assert done.stderr.startswith(
+        "gridderms: error: feeder 'atlantis-feeder' is neither a built-in"
+    )
     assert "Traceback" not in done.stderr
 
 
@@ -132,7 +134,8 @@ def test_ders_with_a_der_on_a_missing_bus_is_refused(tmp_path, capsys) -> None:
     bad.write_text(DER_FILE.read_text().replace("pv-3,pv,3,", "pv-3,pv,333,"))
     assert main(["ders", "cigre-mv-der", "--der-file", str(bad)]) == 2
     assert capsys.readouterr().err.strip() == (
-        "error: 1 DER references a bus that does not exist in the feeder: 'pv-3' (bus 333)"
+        "gridderms: error: 1 DER references a bus that does not exist in the feeder: 'pv-3' "
+        "(bus 333)"
     )
 
 
