@@ -2,7 +2,9 @@
 
 At start-up the service refuses an unmigrated database (:class:`DatabaseNotMigratedError`,
 the message says which command fixes it), marks dispatch runs interrupted by a previous stop
-as failed and starts the background job runner.
+as failed (audited) and starts the background job runner. Refused requests are audited,
+``OPTIONS`` and ``405`` answer the complete ``Allow`` and API keys in query strings are
+refused and kept out of the access log (:mod:`api.guards`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.body import add_body_schemas
+from api.guards import install_guards
 from api.metrics import Metrics
 from api.routes import (
     admin,
@@ -82,9 +85,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             revision,
             interrupted,
         )
+        await app.state.refusals.start(app.state.sessions)
         try:
             yield
         finally:
+            await app.state.refusals.stop()
             app.state.jobs.shutdown()
             app.state.hosting_jobs.shutdown()
             engine.dispose()
@@ -125,6 +130,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     ):
         app.include_router(module.router, prefix=API_PREFIX)
     _install_error_handlers(app)
+    app.state.refusals = install_guards(app, settings.audit_refusal_window_s)
     _install_metrics(app)
 
     def openapi() -> dict[str, Any]:
@@ -136,7 +142,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = _document_not_found(add_body_schemas(schema))
+            from api.links import add_links  # the links between creations and their resources
+
+            app.openapi_schema = add_links(_document_not_found(add_body_schemas(schema)))
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

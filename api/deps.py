@@ -1,9 +1,12 @@
 """Request dependencies (``Annotated`` aliases): database session, feeder models, settings,
 and the caller's role.
 
-Authentication: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Missing or unknown
-key -> 401; a role that may not call the route -> 403 (audited as ``denied``). Keys never
-appear in logs or audit rows: only the key's name does.
+Authentication: ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``. Missing, unknown or
+revoked key -> 401 (audited as ``refused``); a role that may not call the route -> 403
+(audited as ``denied`` for a change). The dependencies only note on the request who called
+and why it is refused; :class:`api.guards.RefusalAuditMiddleware` writes the aggregated audit
+rows. Keys never appear in logs or audit rows: only the key's name does (for an unknown key, a
+prefix of its SHA-256).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from gridderms.persistence.repositories import add_audit
+from api.guards import note_principal, note_refusal
+from gridderms.persistence.repositories import revoked_api_key_by_secret
 from gridderms.service.auth import Principal, Role, authenticate
 from gridderms.service.dispatch import DispatchJobs
 from gridderms.service.feeders import FeederModels
@@ -63,6 +67,7 @@ def get_principal(
     """The authenticated caller (401 otherwise)."""
     key = api_key or (bearer.credentials if bearer else None)
     if not key:
+        note_refusal(request.scope, "missing API key")
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing API key: send X-API-Key or Authorization: Bearer",
@@ -75,11 +80,18 @@ def get_principal(
 
     principal = request.app.state.principals.get(key, load)
     if principal is None:
+        with request.app.state.sessions() as session:
+            revoked = revoked_api_key_by_secret(session, key)
+        if revoked is not None:
+            note_refusal(request.scope, "revoked API key", actor=revoked.name, role=revoked.role)
+        else:
+            note_refusal(request.scope, "unknown API key", key=key)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "unknown or revoked API key",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    note_principal(request.scope, principal)
     return principal
 
 
@@ -92,18 +104,7 @@ def require(*roles: Role) -> Callable[..., Principal]:
     ) -> Principal:
         if principal.may(allowed):
             return principal
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            with request.app.state.sessions() as session:
-                add_audit(
-                    session,
-                    actor=principal.name,
-                    role=principal.role,
-                    action=f"{request.method} {request.url.path}",
-                    target_type="route",
-                    target_id=request.url.path,
-                    outcome="denied",
-                )
-                session.commit()
+        note_refusal(request.scope, f"role '{principal.role}' not admitted")
         needed = ", ".join(sorted({*allowed, "admin"}))
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,

@@ -271,3 +271,12 @@ def api_key_by_secret(session: Session, key: str) -> ApiKeyRow | None:
             ApiKeyRow.key_hash == hash_api_key(key), ApiKeyRow.revoked_at.is_(None)
         )
     ).one_or_none()
+
+
+def revoked_api_key_by_secret(session: Session, key: str) -> ApiKeyRow | None:
+    """The revoked key whose hash matches ``key`` (to name it in the audit of a refusal)."""
+    return session.scalars(
+        select(ApiKeyRow).where(
+            ApiKeyRow.key_hash == hash_api_key(key), ApiKeyRow.revoked_at.is_not(None)
+        )
+    ).one_or_none()

@@ -34,7 +34,7 @@ from gridderms.persistence.models import (
     utcnow,
 )
 from gridderms.persistence.repositories import RecordNotFoundError, add_audit
-from gridderms.service.auth import Principal
+from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.errors import ConflictError
 
 logger = logging.getLogger(__name__)
@@ -276,22 +276,52 @@ def fail_run(session: Session, row_type: type[RunRow], run_pk: int, exc: Excepti
     return "failed"
 
 
+INTERRUPTED = "interrupted by a service restart"
+
+
 def fail_interrupted(session: Session, row_type: type[RunRow]) -> int:
     """Mark runs left ``queued``/``running`` by a stopped service as failed (``cancelling`` ones
-    as ``cancelled``: their cancel is done); return how many."""
+    as ``cancelled``: their cancel is done), each with an audit row (actor ``system``, action
+    ``<kind>.fail_interrupted``, the status before and after with the reason); return how
+    many."""
+    _, prefix, target_type = _KINDS[row_type]
     now = utcnow()
-    failed = session.execute(
-        update(row_type)
-        .where(row_type.status.in_(("queued", "running")))
-        .values(status="failed", error="interrupted by a service restart", finished_at=now)
-    )
-    cancelled = session.execute(
-        update(row_type)
-        .where(row_type.status == "cancelling")
-        .values(status="cancelled", finished_at=now)
-    )
+    left = session.execute(
+        select(row_type.id, row_type.run_id, row_type.status)
+        .where(row_type.status.in_(ACTIVE))
+        .order_by(row_type.id)
+    ).all()
+    changed = 0
+    for run_pk, run_id, before in left:
+        values: dict[str, Any] = {"finished_at": now}
+        if before == "cancelling":
+            values["status"] = "cancelled"
+        else:
+            values.update(status="failed", error=INTERRUPTED)
+        result = session.execute(
+            update(row_type)
+            .where(row_type.id == run_pk, row_type.status == before)
+            .values(**values)
+        )
+        if not _changed(result):
+            continue
+        add_audit(
+            session,
+            actor=SYSTEM.name,
+            role=SYSTEM.role,
+            action=f"{prefix}.fail_interrupted",
+            target_type=target_type,
+            target_id=run_id,
+            before={"status": before},
+            after={"status": values["status"], "reason": INTERRUPTED},
+        )
+        changed += 1
     session.commit()
-    return _count(failed) + _count(cancelled)
+    if changed:
+        logger.warning(
+            "%s: %d unfinished run(s) of a stopped service ended", row_type.__tablename__, changed
+        )
+    return changed
 
 
 class JobPool:

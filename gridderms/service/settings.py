@@ -41,6 +41,9 @@ class ServiceSettings(Settings):
     auth_cache_s : float
         How long [s] a process trusts an API key it has checked; a key revoked through
         another process stops working within this time (0: check every request).
+    audit_refusal_window_s : float
+        Refused requests (401, 403, 400/413/422) of one caller, route and status within this
+        window [s] make one audit row with their count (see :mod:`api.guards`).
     """
 
     model_config = SettingsConfigDict(env_prefix="GRIDDERMS_", extra="ignore")
@@ -51,6 +54,7 @@ class ServiceSettings(Settings):
     dispatch_workers: int = Field(default=1, ge=1, le=16)
     telemetry_max_age_s: float = Field(default=900.0, gt=0, le=86_400)
     auth_cache_s: float = Field(default=5.0, ge=0, le=300)
+    audit_refusal_window_s: float = Field(default=60.0, gt=0, le=3600)
 
     @model_validator(mode="after")
     def _default_database(self) -> ServiceSettings:
