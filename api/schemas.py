@@ -8,15 +8,15 @@ the field names. Create, update and public (response) models are separate classe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gridderms.bounds import MAX_ENERGY_MWH, MAX_POWER_MW, DateTime, Label, Name
 from gridderms.service.dispatch import DispatchSpec
 from gridderms.service.hosting_capacity import HostingCapacitySpec
 
 STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$"
 
 Role = Literal["viewer", "operator", "adms", "admin"]
 
@@ -69,7 +69,7 @@ class FeederCreate(BaseModel):
     model_config = STRICT
 
     builtin: str = Field(min_length=1, max_length=100)
-    name: str | None = Field(default=None, pattern=NAME_PATTERN)
+    name: Name | None = None
 
 
 class FeederLocationUpdate(BaseModel):
@@ -233,8 +233,8 @@ class OverrideSet(BaseModel):
 
     model_config = STRICT
 
-    p_mw: float = Field(ge=-1e4, le=1e4)
-    q_mvar: float = Field(default=0.0, ge=-1e4, le=1e4)
+    p_mw: float = Field(ge=-MAX_POWER_MW, le=MAX_POWER_MW)
+    q_mvar: float = Field(default=0.0, ge=-MAX_POWER_MW, le=MAX_POWER_MW)
 
 
 class OverridePublic(Public):
@@ -261,7 +261,7 @@ class ReactiveCapabilitySet(BaseModel):
 
     model_config = STRICT
 
-    s_rated_mva: float = Field(gt=0, le=1e4)
+    s_rated_mva: float = Field(gt=0, le=MAX_POWER_MW)
     pf_min: float = Field(gt=0, le=1)
     ieee1547_category: Literal["A", "B"]
 
@@ -273,17 +273,17 @@ class DerCapabilityUpdate(BaseModel):
 
     model_config = STRICT
 
-    p_nameplate_mw: float | None = Field(default=None, gt=0, le=1e4)
+    p_nameplate_mw: float | None = Field(default=None, gt=0, le=MAX_POWER_MW)
     curtailable: bool | None = None
-    p_charge_max_mw: float | None = Field(default=None, ge=0, le=1e4)
-    p_discharge_max_mw: float | None = Field(default=None, ge=0, le=1e4)
-    e_capacity_mwh: float | None = Field(default=None, gt=0, le=1e5)
+    p_charge_max_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
+    p_discharge_max_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
+    e_capacity_mwh: float | None = Field(default=None, gt=0, le=MAX_ENERGY_MWH)
     soc_min_percent: float | None = Field(default=None, ge=0, le=100)
     soc_max_percent: float | None = Field(default=None, ge=0, le=100)
     charge_efficiency: float | None = Field(default=None, gt=0, le=1)
     discharge_efficiency: float | None = Field(default=None, gt=0, le=1)
-    p_max_mw: float | None = Field(default=None, ge=0, le=1e4)
-    p_min_mw: float | None = Field(default=None, ge=0, le=1e4)
+    p_max_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
+    p_min_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
     reactive: ReactiveCapabilitySet | None = None
 
     @model_validator(mode="after")
@@ -300,14 +300,14 @@ class DerAvailabilityUpdate(BaseModel):
     model_config = STRICT
 
     status: Literal["available", "offline"] | None = None
-    p_available_mw: float | None = Field(default=None, ge=0, le=1e4)
+    p_available_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
     soc_initial_percent: float | None = Field(default=None, ge=0, le=100)
-    energy_need_mwh: float | None = Field(default=None, ge=0, le=1e4)
-    arrival: AwareDatetime | None = Field(default=None, strict=False)
-    departure: AwareDatetime | None = Field(default=None, strict=False)
-    p_baseline_mw: float | None = Field(default=None, ge=-1e4, le=1e4)
-    window_start: AwareDatetime | None = Field(default=None, strict=False)
-    window_end: AwareDatetime | None = Field(default=None, strict=False)
+    energy_need_mwh: float | None = Field(default=None, ge=0, le=MAX_ENERGY_MWH)
+    arrival: DateTime | None = None
+    departure: DateTime | None = None
+    p_baseline_mw: float | None = Field(default=None, ge=-MAX_POWER_MW, le=MAX_POWER_MW)
+    window_start: DateTime | None = None
+    window_end: DateTime | None = None
 
     @model_validator(mode="after")
     def _not_empty(self) -> DerAvailabilityUpdate:
@@ -379,17 +379,15 @@ class MeasurementCreate(BaseModel):
 
     model_config = STRICT
 
-    der_id: str | None = Field(default=None, min_length=1, max_length=200)
-    measured_at: AwareDatetime = Field(strict=False)
-    p_mw: float | None = Field(default=None, ge=-1e4, le=1e4)
-    q_mvar: float | None = Field(default=None, ge=-1e4, le=1e4)
+    der_id: Name | None = None
+    measured_at: DateTime
+    p_mw: float | None = Field(default=None, ge=-MAX_POWER_MW, le=MAX_POWER_MW)
+    q_mvar: float | None = Field(default=None, ge=-MAX_POWER_MW, le=MAX_POWER_MW)
     vm_pu: float | None = Field(default=None, ge=0, le=3)
     soc_percent: float | None = Field(default=None, ge=0, le=100)
     quality: Literal["good", "suspect", "bad"] = "good"
-    client_id: str | None = Field(
+    client_id: Name | None = Field(
         default=None,
-        min_length=1,
-        max_length=200,
         description="The sender's id of this measurement: with der_id and measured_at it "
         "identifies it, so a retried batch is not stored twice",
     )
@@ -566,7 +564,7 @@ class ApiKeyCreate(BaseModel):
 
     model_config = STRICT
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: Name
     role: Role
 
 
@@ -639,8 +637,8 @@ class DerGroupUpdate(BaseModel):
     model_config = STRICT
 
     by: Literal["type", "tag", "feeder", "custom"]
-    value: str | None = Field(default=None, min_length=1, max_length=200)
-    members: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = Field(
+    value: Label | None = Field(default=None, min_length=1)
+    members: list[Name] | None = Field(
         default=None, min_length=1, max_length=10_000
     )
 
@@ -648,7 +646,7 @@ class DerGroupUpdate(BaseModel):
 class DerGroupCreate(DerGroupUpdate):
     """A new DER group of the feeder."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: Name
 
 
 class DerGroupPublic(Public):

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
 from api.deps import Operator, SessionDep, Viewer
 from api.schemas import AlarmPublic, CommandPublic
+from gridderms.bounds import DateTime
 from gridderms.service import alarms as alarm_service
 from gridderms.service import commands as command_service
 
@@ -94,7 +94,7 @@ def list_commands(
     kind: Annotated[Literal["schedule", "setpoint", "setpoint_release"] | None, Query()] = None,
     der_id: Annotated[str | None, Query(max_length=200)] = None,
     since: Annotated[
-        AwareDatetime | None, Query(description="Queued at or after (ISO 8601 with zone)")
+        DateTime | None, Query(description="Queued at or after (ISO 8601 with an offset)")
     ] = None,
     limit: Limit = 100,
 ) -> list[CommandPublic]:

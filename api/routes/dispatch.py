@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.body import body_doc, json_body
+from api.body import body_doc, check_voltage_band, json_body
 from api.deps import Adms, JobsDep, ModelsDep, Operator, SessionDep, SettingsDep, Viewer
 from api.schemas import (
     DiagnosisPublic,
@@ -121,6 +121,8 @@ def request_dispatch(
 ) -> Response:
     """Request a dispatch. Short horizons answer inline (201, finished run); long ones are
     jobs (202 + ``Location`` of the run, poll its ``status`` and ``progress``)."""
+    limits = settings.operating_limits()
+    check_voltage_band(body.vm_min_pu, body.vm_max_pu, limits.vm_min_pu, limits.vm_max_pu)
     run, inline = service.request_run(
         session, models, principal, feeder, body, settings.inline_dispatch_max_periods
     )

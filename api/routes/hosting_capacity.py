@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from api.body import body_doc, json_body
-from api.deps import Adms, ModelsDep, SessionDep, Viewer
+from api.body import body_doc, check_voltage_band, json_body
+from api.deps import Adms, ModelsDep, SessionDep, SettingsDep, Viewer
 from api.schemas import (
     HostingCapacityBusPublic,
     HostingCapacityCreate,
@@ -49,6 +49,7 @@ def request_hosting_capacity(
     request: Request,
     session: SessionDep,
     models: ModelsDep,
+    settings: SettingsDep,
     feeder: FeederName,
     body: Annotated[
         HostingCapacityCreate, Depends(json_body(HostingCapacityCreate, optional=True))
@@ -60,6 +61,8 @@ def request_hosting_capacity(
     over the window, with ``managed`` the managed capacity of a curtailable PV.
     ``min_load_share`` (default 0.25) sets the loads of the generation case (feeders without
     load profiles); the summary reports it and the ``operating_point`` in words."""
+    limits = settings.operating_limits()
+    check_voltage_band(body.vm_min_pu, body.vm_max_pu, limits.vm_min_pu, limits.vm_max_pu)
     try:
         run = service.request_run(session, models, principal, feeder, body)
     except service.StudyNotApplicableError as exc:

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
 
+from gridderms.bounds import is_name
+
 STRICT_FROZEN = ConfigDict(extra="forbid", strict=True, frozen=True)
 """Configuration of every DER model: unknown fields rejected, no coercion, immutable."""
 
@@ -19,8 +21,9 @@ _NUMERIC = (float, int)
 
 
 def der_id_suffix(der_id: object) -> str:
-    """Return ``" (der_id 'x')"`` for a string id, else an empty string."""
-    return f" (der_id '{der_id}')" if isinstance(der_id, str) and der_id else ""
+    """Return ``" (der_id 'x')"`` for a valid id (:data:`gridderms.bounds.NAME_PATTERN`), else
+    an empty string (an invalid id is not echoed: its own message names it, escaped)."""
+    return f" (der_id '{der_id}')" if is_name(der_id) else ""
 
 
 def check_numeric_inputs(

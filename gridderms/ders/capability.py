@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from gridderms.bounds import MAX_POWER_MW
 from gridderms.ders._checks import STRICT_FROZEN, check_numeric_inputs
 from gridderms.ders.errors import CapabilityError
 
@@ -46,7 +47,8 @@ class ReactiveCapability(BaseModel):
     Attributes
     ----------
     s_rated_mva : float
-        Nameplate apparent power [MVA], > 0.
+        Nameplate apparent power [MVA], > 0 and at most
+        :data:`~gridderms.bounds.MAX_POWER_MW`.
     pf_min : float
         Minimum absolute power factor the DER may operate at [-], ``0 < pf_min <= 1``
         (e.g. 0.9; 1.0 means unity power factor only, i.e. no reactive power).
@@ -65,11 +67,11 @@ class ReactiveCapability(BaseModel):
 
     model_config = STRICT_FROZEN
 
-    s_rated_mva: float = Field(gt=0)
+    s_rated_mva: float = Field(gt=0, le=MAX_POWER_MW)
     pf_min: float = Field(gt=0, le=1)
     ieee1547_category: Ieee1547Category
-    q_min_mvar: float | None = None
-    q_max_mvar: float | None = None
+    q_min_mvar: float | None = Field(default=None, ge=-MAX_POWER_MW, le=MAX_POWER_MW)
+    q_max_mvar: float | None = Field(default=None, ge=-MAX_POWER_MW, le=MAX_POWER_MW)
     defaulted: bool = False
 
     @model_validator(mode="before")

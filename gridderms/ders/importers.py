@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
+from gridderms.bounds import JsonTooDeepError, check_json_depth, is_name
 from gridderms.ders.capability import Ieee1547Category
 from gridderms.ders.csv_format import (
     ALL_COLUMNS,
@@ -83,7 +84,9 @@ def _explain(exc: ValidationError, *, csv_columns: bool = False) -> str:
 
 
 def _where(location: str, der_id: object) -> str:
-    if isinstance(der_id, str) and der_id:
+    """``location`` with the DER's id when it is a valid one (an invalid id is not echoed
+    raw: the record's message names it, escaped)."""
+    if is_name(der_id):
         return f"{location} (der_id '{der_id}')"
     return location
 
@@ -180,8 +183,9 @@ def ders_from_json(source: str | os.PathLike[str]) -> list[DerRecord]:
     Raises
     ------
     DerImportError
-        The file is missing or unreadable, the JSON is malformed or not a list of objects, an
-        object has an unknown ``der_type`` or an invalid field, or a ``der_id`` repeats. The
+        The file is missing or unreadable, the JSON is malformed, nested deeper than
+        :data:`~gridderms.bounds.MAX_JSON_DEPTH` or not a list of objects, an object has an
+        unknown ``der_type`` or an invalid field, or a ``der_id`` repeats. The
         message names the file, the 1-based item number, the ``der_id`` and the field.
     """
     if isinstance(source, str) and source.lstrip()[:1] in ("[", "{"):
@@ -189,6 +193,10 @@ def ders_from_json(source: str | os.PathLike[str]) -> list[DerRecord]:
     else:
         path = Path(source)
         label, text = str(path), _read_text(path)
+    try:
+        check_json_depth(text)
+    except JsonTooDeepError as exc:
+        raise DerImportError(f"{label}: {exc}") from None
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -5,7 +5,10 @@ coerced (``"1.0"`` or ``True`` is not a number), and every number must be finite
 type is selected by the ``der_type`` discriminator; :data:`DerRecord` is the union type.
 
 Units follow pandapower: [MW], [MVAr], [MVA], [MWh], [%]; generation positive, load positive
-for :class:`FlexibleLoad` and :class:`EvCharger` (they only consume).
+for :class:`FlexibleLoad` and :class:`EvCharger` (they only consume). The bounds are those of
+every input (:mod:`gridderms.bounds`): powers at most ``MAX_POWER_MW`` in magnitude, energies
+at most ``MAX_ENERGY_MWH``, date-times ISO 8601 with an offset within ``DATETIME_YEARS``, ids
+of the ``NAME_PATTERN``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     Field,
     ValidationInfo,
@@ -23,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from gridderms.bounds import MAX_ENERGY_MWH, MAX_POWER_MW, DateTime, Label, Name, check_label
 from gridderms.ders._checks import STRICT_FROZEN, check_numeric_inputs
 from gridderms.ders.capability import ReactiveCapability
 
@@ -50,9 +53,12 @@ class DerRecordBase(BaseModel):
     Attributes
     ----------
     der_id : str
-        Unique id of the DER in the registry, non-empty, no surrounding whitespace.
+        Unique id of the DER in the registry: ASCII letters, digits, ``.``, ``_``, ``:`` and
+        ``-``, starting with a letter or digit, at most 200 characters
+        (:data:`gridderms.bounds.NAME_PATTERN`).
     name : str
-        Human-readable name (may be empty).
+        Human-readable name (may be empty; printable, at most 200 characters:
+        :data:`gridderms.bounds.Label`).
     bus : int
         pandapower bus index the DER connects to, >= 0.
     status : {"available", "offline", "locked_out"}
@@ -60,7 +66,8 @@ class DerRecordBase(BaseModel):
     reactive : ReactiveCapability
         Reactive power capability ([MVA] rating, minimum power factor, IEEE 1547 category).
     tags : frozenset[str]
-        Free-form labels used for grouping; each non-empty, without ``;`` (the CSV separator).
+        Free-form labels used for grouping; each non-empty, without ``;`` (the CSV separator),
+        printable and at most 200 characters.
         A ``set``, ``list`` or ``tuple`` of strings is accepted and stored as a frozenset.
     source_element : tuple[str, int] or None
         pandapower element the record was imported from, e.g. ``("sgen", 3)``.
@@ -69,8 +76,8 @@ class DerRecordBase(BaseModel):
     model_config = STRICT_FROZEN
 
     der_type: DerType
-    der_id: str = Field(min_length=1)
-    name: str
+    der_id: Name
+    name: Label
     bus: int = Field(ge=0)
     status: DerStatus = "available"
     reactive: ReactiveCapability
@@ -92,13 +99,6 @@ class DerRecordBase(BaseModel):
             return {**data, "tags": frozenset(tags)}
         return data
 
-    @field_validator("der_id")
-    @classmethod
-    def _check_der_id(cls, value: str) -> str:
-        if value != value.strip():
-            raise ValueError(f"der_id {value!r} must not have leading or trailing whitespace")
-        return value
-
     @field_validator("tags")
     @classmethod
     def _check_tags(cls, value: frozenset[str], info: ValidationInfo) -> frozenset[str]:
@@ -108,6 +108,7 @@ class DerRecordBase(BaseModel):
                     f"tag {tag!r} of DER '{info.data.get('der_id')}' must be non-empty and "
                     "must not contain ';'"
                 )
+            check_label(tag, "tag")
         return value
 
     @field_validator("source_element")
@@ -145,11 +146,11 @@ class PvSystem(DerRecordBase):
     """
 
     der_type: Literal["pv"] = "pv"
-    p_nameplate_mw: float = Field(gt=0)
-    p_available_mw: float = Field(ge=0)
+    p_nameplate_mw: float = Field(gt=0, le=MAX_POWER_MW)
+    p_available_mw: float = Field(ge=0, le=MAX_POWER_MW)
     curtailable: bool
-    p_min_mw: float = Field(default=0.0, ge=0)
-    p_limit_mw: float | None = Field(default=None, ge=0)
+    p_min_mw: float = Field(default=0.0, ge=0, le=MAX_POWER_MW)
+    p_limit_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
     tilt_deg: float | None = Field(default=None, ge=0, le=90)
     azimuth_deg: float | None = Field(default=None, ge=0, le=360)
 
@@ -184,9 +185,9 @@ class BatteryStorage(DerRecordBase):
     """
 
     der_type: Literal["battery"] = "battery"
-    p_charge_max_mw: float = Field(ge=0)
-    p_discharge_max_mw: float = Field(ge=0)
-    e_capacity_mwh: float = Field(gt=0)
+    p_charge_max_mw: float = Field(ge=0, le=MAX_POWER_MW)
+    p_discharge_max_mw: float = Field(ge=0, le=MAX_POWER_MW)
+    e_capacity_mwh: float = Field(gt=0, le=MAX_ENERGY_MWH)
     soc_min_percent: float = Field(ge=0, le=100)
     soc_max_percent: float = Field(ge=0, le=100)
     soc_initial_percent: float = Field(ge=0, le=100)
@@ -239,10 +240,10 @@ class EvCharger(DerRecordBase):
     """
 
     der_type: Literal["ev_charger"] = "ev_charger"
-    p_max_mw: float = Field(gt=0)
-    energy_need_mwh: float = Field(ge=0)
-    arrival: AwareDatetime
-    departure: AwareDatetime
+    p_max_mw: float = Field(gt=0, le=MAX_POWER_MW)
+    energy_need_mwh: float = Field(ge=0, le=MAX_ENERGY_MWH)
+    arrival: DateTime
+    departure: DateTime
 
     @model_validator(mode="after")
     def _check_session(self) -> EvCharger:
@@ -288,11 +289,11 @@ class FlexibleLoad(DerRecordBase):
     """
 
     der_type: Literal["flexible_load"] = "flexible_load"
-    p_min_mw: float = Field(ge=0)
-    p_baseline_mw: float
-    p_max_mw: float
-    window_start: AwareDatetime
-    window_end: AwareDatetime
+    p_min_mw: float = Field(ge=0, le=MAX_POWER_MW)
+    p_baseline_mw: float = Field(ge=-MAX_POWER_MW, le=MAX_POWER_MW)
+    p_max_mw: float = Field(ge=-MAX_POWER_MW, le=MAX_POWER_MW)
+    window_start: DateTime
+    window_end: DateTime
 
     @model_validator(mode="after")
     def _check_bounds(self) -> FlexibleLoad:
@@ -339,12 +340,12 @@ class DistributedGenerator(DerRecordBase):
     """
 
     der_type: Literal["generator"] = "generator"
-    p_max_mw: float = Field(gt=0)
-    p_available_mw: float = Field(ge=0)
+    p_max_mw: float = Field(gt=0, le=MAX_POWER_MW)
+    p_available_mw: float = Field(ge=0, le=MAX_POWER_MW)
     curtailable: bool
-    technology: str = Field(min_length=1)
-    p_min_mw: float = Field(default=0.0, ge=0)
-    p_limit_mw: float | None = Field(default=None, ge=0)
+    technology: Label = Field(min_length=1)
+    p_min_mw: float = Field(default=0.0, ge=0, le=MAX_POWER_MW)
+    p_limit_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
 
     @model_validator(mode="after")
     def _check_available(self) -> DistributedGenerator:

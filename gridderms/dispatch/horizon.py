@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from gridderms.bounds import DATETIME_YEARS
+
 
 @dataclass(frozen=True)
 class Horizon:
@@ -53,8 +55,9 @@ class Horizon:
         return self.period_starts() + pd.Timedelta(minutes=self.step_minutes / 2)
 
 
-#: Years a horizon may start in (a forecast outside them is meaningless).
-START_YEARS = (1900, 2200)
+#: Years a horizon may start in (a forecast outside them is meaningless): those of every
+#: date-time input.
+START_YEARS = DATETIME_YEARS
 
 
 def parse_start(
