@@ -111,6 +111,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         responses={
             401: {"description": "Missing or unknown API key"},
             403: {"description": "The key's role may not call this route"},
+            413: {"description": "Request body too large (the limit is named)"},
             422: {"description": "Invalid request (strict validation)"},
         },
     )

@@ -16,11 +16,16 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from gridderms.bounds import MAX_JSON_DEPTH, JsonTooDeepError, check_json_depth
+from gridderms.bounds import (
+    MAX_JSON_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    JsonTooDeepError,
+    check_json_depth,
+)
 from gridderms.ders import DerError, DerRecord, ders_from_json
 
 M = TypeVar("M", bound=BaseModel)
@@ -47,9 +52,21 @@ def refuse_deep_json(raw: bytes | str) -> None:
 
 
 async def raw_json_body(request: Request) -> bytes:
-    """The request body, refused when nested deeper than
+    """The request body, refused (413) past :data:`~gridderms.bounds.MAX_JSON_BODY_BYTES`
+    while it streams in, and (422) when nested deeper than
     :data:`~gridderms.bounds.MAX_JSON_DEPTH` (every JSON body is read through this)."""
-    raw = await request.body()
+    chunks: list[bytes] = []
+    received_bytes = 0
+    async for chunk in request.stream():
+        received_bytes += len(chunk)
+        if received_bytes > MAX_JSON_BODY_BYTES:
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE,
+                f"JSON body of more than {MAX_JSON_BODY_BYTES} bytes "
+                f"({MAX_JSON_BODY_BYTES // 2**20} MiB); split it into smaller requests",
+            )
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     refuse_deep_json(raw)
     return raw
 

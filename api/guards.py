@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.text_guard import ControlCharacterGuard
 from gridderms.persistence.audit import set_audit_after
 from gridderms.persistence.models import utcnow
 from gridderms.persistence.repositories import add_audit, hash_api_key
@@ -606,13 +607,15 @@ def install_log_redaction() -> None:
 
 
 def install_guards(app: FastAPI, refusal_window_s: float) -> RefusalAudit:
-    """Add the guards to ``app`` (outermost first: refusal audit, query-key guard, ``Allow``)
+    """Add the guards to ``app`` (outermost first: refusal audit, query-key guard, control
+    characters in path or query (:mod:`api.text_guard`), ``Allow``)
     and the log redaction; return the refusal audit (started by the application's lifespan).
     """
     install_log_redaction()
     routes = RouteTable(app)
     audit = RefusalAudit(refusal_window_s)
     app.add_middleware(AllowMiddleware, routes=routes)
+    app.add_middleware(ControlCharacterGuard)
     app.add_middleware(QueryKeyGuard)
     app.add_middleware(RefusalAuditMiddleware, audit=audit, routes=routes)
     return audit

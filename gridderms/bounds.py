@@ -49,6 +49,10 @@ MAX_PRICE_PER_MWH: Final = 1e6
 MAX_JSON_DEPTH: Final = 64
 """Deepest nesting of arrays and objects in a JSON request body or DER file."""
 
+MAX_JSON_BODY_BYTES: Final = 16 * 2**20
+"""Largest JSON request body [bytes] (16 MiB: a batch of 10,000 measurements is about 2 MiB;
+feeder files are uploaded separately, up to their own limit)."""
+
 _NAME = re.compile(NAME_PATTERN)
 _NAME_CHAR = re.compile(r"[A-Za-z0-9._:-]")
 #: a date, then a time (ISO 8601 extended format); the rest is left to pydantic

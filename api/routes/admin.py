@@ -52,10 +52,12 @@ def audit_filter(
         DateTime | None, Query(description="Before (ISO 8601 with an offset; exclusive)")
     ] = None,
     before_id: Annotated[
-        int | None, Query(ge=1, description="Only rows with a smaller id (cursor, newest first)")
+        int | None,
+        Query(ge=1, le=2**62, description="Only rows with a smaller id (cursor, newest first)")
     ] = None,
     after_id: Annotated[
-        int | None, Query(ge=0, description="Only rows with a larger id (cursor, oldest first)")
+        int | None,
+        Query(ge=0, le=2**62, description="Only rows with a larger id (cursor, oldest first)")
     ] = None,
 ) -> AuditFilter:
     """The audit filters of the query string."""
