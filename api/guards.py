@@ -42,7 +42,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.text_guard import ControlCharacterGuard
+from api.text_guard import ControlCharacterGuard, printable
 from gridderms.persistence.audit import set_audit_after
 from gridderms.persistence.models import utcnow
 from gridderms.persistence.repositories import add_audit, hash_api_key
@@ -444,7 +444,7 @@ class RefusalAuditMiddleware:
             role=note.role or "none",
             method=method,
             route=self.routes.template(scope),
-            path=str(scope.get("path", "")),
+            path=printable(str(scope.get("path", ""))),
             status=status,
             reason=note.reason or _DEFAULT_REASONS[status],
             key_hash=note.key_hash,

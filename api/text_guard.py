@@ -18,6 +18,12 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+def printable(text: str) -> str:
+    """``text`` with each control character written as ``\\xNN`` (for audit rows and logs:
+    PostgreSQL's text and JSON cannot hold a NUL)."""
+    return CONTROL.sub(lambda match: f"\\x{ord(match[0]):02x}", text)
+
+
 def control_character_at(scope: Scope) -> tuple[list[str], str] | None:
     """``(loc, message)`` of the first control character in the request's path or query
     parameters, or ``None``."""
@@ -64,4 +70,4 @@ class ControlCharacterGuard:
         await send({"type": "http.response.body", "body": body})
 
 
-__all__ = ["CONTROL", "ControlCharacterGuard", "control_character_at"]
+__all__ = ["CONTROL", "ControlCharacterGuard", "control_character_at", "printable"]

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from collections.abc import Mapping
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,7 @@ from network_models.location import (
     location_from_mapping,
 )
 from network_models.profiles import FeederProfiles
+from network_models.safe_json import json_kind, read_pandapower_json
 from network_models.validation import validate_net
 
 logger = logging.getLogger(__name__)
@@ -113,23 +116,54 @@ def read_feeder_file(path: Path) -> pp.pandapowerNet:
 
 
 def _read_pandapower_json(path: Path) -> pp.pandapowerNet:
-    text = path.read_text(encoding="utf-8")
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FeederFileError(
-            f"cannot read feeder file '{path}': not valid JSON ({exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno})"
-        ) from exc
-    if not (isinstance(document, dict) and document.get("_module", "").startswith("pandapower")):
-        raise FeederFileError(
-            f"cannot read feeder file '{path}': valid JSON but not a pandapower network "
-            f"(expected an object written by pandapower.to_json)"
-        )
-    net = pp.from_json_string(text)
-    if not isinstance(net, pp.pandapowerNet) or "bus" not in net:
-        raise FeederFileError(f"cannot read feeder file '{path}': no bus table in the network")
+    """Read a pandapower JSON file with :func:`network_models.safe_json.read_pandapower_json`,
+    which imports nothing the file names (unlike ``pandapower.from_json``), and check the
+    shape of its entries (:func:`check_net_shape`)."""
+    net = read_pandapower_json(path.read_text(encoding="utf-8"), str(path))
+    check_net_shape(net, str(path))
     return net
+
+
+@lru_cache(maxsize=1)
+def _empty_net() -> pp.pandapowerNet:
+    """An empty network: the type of each standard entry."""
+    return pp.create_empty_network()
+
+
+def check_net_shape(net: pp.pandapowerNet, source: str) -> None:
+    """Each standard entry of ``net`` has the shape of pandapower's entry of that name.
+
+    Raises
+    ------
+    FeederFileError
+        A standard table (``bus``, ``line``, ``res_bus``...) that is not a table;
+        ``std_types`` or ``user_pf_options`` not an object; ``sn_mva`` or ``f_hz`` not a
+        positive number; a text entry (``name``, ``version``) not text.
+    """
+    where = f"cannot read feeder file '{source}'"
+    for key, expected in _empty_net().items():
+        if key.startswith("_") or key not in net:
+            continue
+        value = net[key]
+        shown = json_kind(value)
+        if isinstance(expected, pd.DataFrame) and not isinstance(value, pd.DataFrame):
+            raise FeederFileError(
+                f"{where}: table '{key}' is {shown}, not a table (pandapower.to_json writes "
+                f"each element table as a pandas DataFrame object)"
+            )
+        if isinstance(expected, dict) and not isinstance(value, dict):
+            raise FeederFileError(f"{where}: '{key}' is {shown}, not an object")
+        if key in ("sn_mva", "f_hz") and not (
+            isinstance(value, int | float | np.number)
+            and not isinstance(value, bool | np.bool_)
+            and math.isfinite(float(value))
+            and float(value) > 0
+        ):
+            raise FeederFileError(f"{where}: '{key}' is {shown}, not a positive number")
+        if isinstance(expected, str) and not (
+            isinstance(value, str) or (key == "name" and value is None)
+        ):
+            raise FeederFileError(f"{where}: '{key}' is {shown}, not text")
 
 
 def _read_matpower(path: Path) -> pp.pandapowerNet:
@@ -327,7 +361,9 @@ def _load_builtin(name: str, cache_dir: Path) -> Feeder:
     if net_path.exists() and meta_path.exists():
         try:
             meta = json.loads(meta_path.read_text())
-            net = pp.from_json(str(net_path))
+            # our own file, read like an upload: nothing it names is imported
+            text = net_path.read_text(encoding="utf-8")
+            net = read_pandapower_json(text, str(net_path), convert=True)
             profiles = FeederProfiles.load_npz(profiles_path) if meta["has_profiles"] else None
             return Feeder(display, source, net, profiles, tuple(meta["notes"]))
         except Exception as exc:  # a broken cache is rebuilt, never trusted

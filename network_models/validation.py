@@ -7,6 +7,11 @@ fixes a file in one pass. Nothing is repaired silently.
 
 Checks
 ------
+``wrong_type``              a non-integer id, or a value not a number (true/false) in a column
+                            pandapower keeps numeric (boolean)
+``missing_column``          a column the checks and the power flow need (bus references,
+                            ``in_service``, a switch's ``et``/``element``/``closed``)
+``check_failed``            a check that could not run on the model (a malformed table)
 ``duplicate_id``            the same index twice in an element table
 ``unknown_bus_reference``   an element connected to a bus that does not exist
 ``unknown_element_reference``  a switch naming a line/transformer/bus that does not exist
@@ -24,7 +29,9 @@ Checks
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 import numpy as np
 import pandapower as pp
@@ -79,6 +86,104 @@ def _in_service(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["in_service"].fillna(False).astype(bool)]
 
 
+#: columns a non-empty table must have, besides :data:`FINITE_COLUMNS` (named by their check)
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    **{element: (*columns, "in_service") for element, columns in BUS_COLUMNS.items()},
+    "bus": ("in_service",),
+    "switch": ("bus", "element", "et", "closed"),
+}
+
+
+@lru_cache(maxsize=1)
+def _column_kinds() -> dict[str, dict[str, str]]:
+    """Per standard element table, its columns pandapower keeps numeric (``"number"``) or
+    boolean (``"boolean"``), from the dtypes of an empty network."""
+    empty = pp.create_empty_network()
+    kinds: dict[str, dict[str, str]] = {}
+    for element, table in empty.items():
+        if not isinstance(table, pd.DataFrame) or element.startswith(("_", "res_")):
+            continue
+        kinds[element] = {
+            str(column): "boolean" if dtype.kind == "b" else "number"
+            for column, dtype in table.dtypes.items()
+            if dtype.kind in "iufb"
+        }
+    return kinds
+
+
+def _is_null(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _fits(value: object, kind: str) -> bool:
+    """Whether one value is a number (``kind`` ``"number"``) or a boolean, missing allowed."""
+    if _is_null(value):
+        return True
+    if isinstance(value, bool | np.bool_):
+        return kind == "boolean"
+    if isinstance(value, numbers.Real):
+        return kind == "number" or value in (0, 1)
+    return False
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, str):
+        return f"{value!r} is a string"
+    if isinstance(value, bool | np.bool_):
+        return f"{value} is a boolean"
+    return f"{value!r} is a {type(value).__name__}"
+
+
+def check_column_types(net: pp.pandapowerNet) -> list[ValidationIssue]:
+    """Element ids must be integers, numeric (boolean) pandapower columns must hold numbers
+    (true/false; 0 and 1 count as booleans), and the columns of :data:`REQUIRED_COLUMNS` must
+    exist in a non-empty table."""
+    issues = []
+    for element, kinds in _column_kinds().items():
+        table = _table(net, element)
+        if not len(table):
+            continue
+        for column in REQUIRED_COLUMNS.get(element, ()):
+            if column not in table:
+                issues.append(
+                    ValidationIssue("missing_column", element, "*", f"column {column} is missing")
+                )
+        if table.index.dtype.kind not in "iu":
+            for element_id in table.index:
+                if not isinstance(element_id, numbers.Integral) or isinstance(element_id, bool):
+                    issues.append(
+                        ValidationIssue(
+                            "wrong_type",
+                            element,
+                            element_id,
+                            f"id {_describe(element_id)}, not an integer",
+                        )
+                    )
+        for column, kind in kinds.items():
+            if column not in table.columns:
+                continue
+            values = table[column]
+            if not isinstance(values, pd.Series):  # a duplicated column name
+                issues.append(
+                    ValidationIssue("wrong_type", element, "*", f"column {column} occurs twice")
+                )
+                continue
+            if values.dtype.kind in ("b" if kind == "boolean" else "iuf"):
+                continue
+            want = "true or false" if kind == "boolean" else "a number"
+            for element_id, value in values.items():
+                if not _fits(value, kind):
+                    issues.append(
+                        ValidationIssue(
+                            "wrong_type",
+                            element,
+                            element_id,
+                            f"{column} = {_describe(value)}, not {want}",
+                        )
+                    )
+    return issues
+
+
 def check_duplicate_ids(net: pp.pandapowerNet) -> list[ValidationIssue]:
     """Every element table must have unique ids (its index)."""
     issues = []
@@ -122,7 +227,7 @@ def check_switch_references(net: pp.pandapowerNet) -> list[ValidationIssue]:
     switches = _table(net, "switch")
     issues = []
     for switch_id, row in switches.iterrows():
-        target = targets.get(row["et"])
+        target = targets.get(row["et"]) if isinstance(row["et"], str) else None
         if target is None:
             issues.append(
                 ValidationIssue(
@@ -347,23 +452,40 @@ ELECTRICAL_CHECKS: tuple[Callable[[pp.pandapowerNet], list[ValidationIssue]], ..
 def find_issues(net: pp.pandapowerNet) -> list[ValidationIssue]:
     """Run every check and return all issues (empty for a valid model).
 
-    Structural problems stop the run before the electrical and topology checks, which assume
-    well-formed tables.
+    Wrong types and missing columns stop the run first, then structural problems stop it
+    before the electrical and topology checks, which assume well-formed tables. A check that
+    raises on a malformed model gives a ``check_failed`` issue instead of the error.
     """
+    issues = _run((check_column_types,), net)
+    if issues:
+        return issues
     issues = _run(STRUCTURAL_CHECKS, net)
     if issues:
         return issues
     issues = _run(ELECTRICAL_CHECKS, net)
     if any(issue.check == "no_source" for issue in issues):
         return issues
-    return issues + check_islands(net)
+    return issues + _run((check_islands,), net)
 
 
 def _run(
     checks: Iterable[Callable[[pp.pandapowerNet], list[ValidationIssue]]],
     net: pp.pandapowerNet,
 ) -> list[ValidationIssue]:
-    return [issue for check in checks for issue in check(net)]
+    issues = []
+    for check in checks:
+        try:
+            issues += check(net)
+        except Exception as exc:  # a model malformed in a way no check names
+            issues.append(
+                ValidationIssue(
+                    "check_failed",
+                    "net",
+                    "-",
+                    f"{check.__name__} could not run on this model: {type(exc).__name__}: {exc}",
+                )
+            )
+    return issues
 
 
 def validate_net(net: pp.pandapowerNet, source: str) -> None:

@@ -13,10 +13,9 @@ from sqlalchemy.orm import Session
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from api.body import body_doc, json_body
+from api.body import body_doc, json_body, refuse_deep_json
 from api.deps import Admin, Adms, ModelsDep, Operator, SessionDep, Viewer
 from api.schemas import (
-    NAME_PATTERN,
     BuiltinFeederPublic,
     FeederCreate,
     FeederDetailPublic,
@@ -29,6 +28,7 @@ from api.schemas import (
     SwitchResultPublic,
     TopologyPublic,
 )
+from gridderms.bounds import Name
 from gridderms.persistence.repositories import feeder_by_name
 from gridderms.service import feeders as service
 from gridderms.service.auth import Principal
@@ -232,7 +232,7 @@ async def upload_feeder(
     request: Request,
     session: SessionDep,
     models: ModelsDep,
-    name: Annotated[str, Query(pattern=NAME_PATTERN, description="Name of the new feeder")],
+    name: Annotated[Name, Query(description="Name of the new feeder")],
     file_format: Annotated[
         UploadFormat | None,
         Query(
@@ -316,6 +316,8 @@ async def upload_feeder(
                 "missing",
             )
         content = b"".join([chunk async for chunk in _body_chunks(request, limit_bytes)])
+    if file_format == "pandapower-json":
+        refuse_deep_json(content)
     try:
         row = await run_in_threadpool(
             service.upload, session, models, principal, name, file_format, content, location

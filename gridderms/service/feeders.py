@@ -27,7 +27,7 @@ from typing import Any, Literal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, object_session
 
-from gridderms.ders import der_to_json_dict, ders_from_net
+from gridderms.ders import DerError, der_to_json_dict, ders_from_net
 from gridderms.persistence.models import DerRow, FeederFileRow, FeederRow, FeederVersionRow
 from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
 from gridderms.service.auth import Principal
@@ -471,8 +471,10 @@ def upload(
     FeederLocationError
         An incomplete or invalid ``location`` (named); checked before the file is read.
     FeederUploadError
-        Empty, not UTF-8 text (text formats), unreadable, or failing validation (the message
-        names the problem).
+        Empty, not UTF-8 text (text formats), unreadable (a pandapower JSON naming a type
+        outside :data:`network_models.safe_json.ALLOWED_TYPES` too: nothing it names is
+        imported), failing validation, or a DER of the model that cannot be registered (the
+        message names the problem).
     ConflictError
         A feeder called ``name`` is already loaded.
     """
@@ -501,6 +503,10 @@ def upload(
             feeder = load_feeder(path, cache_dir=models.cache_dir)
         except FeederError as exc:
             raise FeederUploadError(str(exc).replace(str(path), filename)) from None
+    try:  # registered by _register; a DER that cannot be a record is the file's problem
+        ders_from_net(feeder.net)
+    except DerError as exc:
+        raise FeederUploadError(f"the DERs of '{filename}' cannot be registered: {exc}") from None
     stored = models.cache_dir / "uploads" / f"{digest}{suffix}"
     if not stored.exists():
         stored.parent.mkdir(parents=True, exist_ok=True)
