@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed-stamp
 GRIDDERMS := $(VENV)/bin/gridderms
 PY := $(VENV)/bin/python
 
-.PHONY: run powerflow-demo test lint typecheck bench clean setup
+.PHONY: run powerflow-demo test lint typecheck bench mutate clean setup
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -41,6 +41,14 @@ bench: $(STAMP)
 	$(PY) benchmarks/dispatch.py
 	$(PY) benchmarks/hosting_capacity.py
 	$(PY) benchmarks/api_load.py
+
+## mutate: mutation testing (mutmut, minutes; not part of `make test`) of the API keys and roles
+## (gridderms/service/auth.py, api/deps.py), the schedule activation (store_result, decide) and
+## the AC-check tolerances, each against its fast tests; prints the surviving mutants and a
+## killed/survived table; fails when a mutant of the auth code survives.
+## `make mutate AREAS=auth` for one area (auth, activation, ac-check).
+mutate: $(STAMP)
+	$(PY) scripts/mutate.py $(AREAS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -66,14 +66,21 @@ class PrincipalCache:
     """Principals of recently seen keys, for ``ttl_s`` [s], so that a request does not pay a
     database round trip to authenticate.
 
-    A key revoked through this process is forgotten at once (:meth:`clear`); one revoked
-    through another service process stops working within ``ttl_s``. ``ttl_s`` 0 disables it.
-    Keys are held by their SHA-256 hash, never in plain text.
+    A key revoked through this process is forgotten at once (:meth:`clear`), also when a
+    request was loading it meanwhile (its load is not cached: it may have read the key before
+    the revocation); one revoked through another service process stops working within
+    ``ttl_s`` of the revocation. ``ttl_s`` 0 disables it. Keys are held by their SHA-256 hash,
+    never in plain text.
     """
+
+    #: entries held at most; past it the cache starts afresh
+    MAX_ENTRIES = 10_000
 
     def __init__(self, ttl_s: float) -> None:
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
+        #: replaced (never emptied) by :meth:`clear`, so that a load that began before a
+        #: clear, holding the mapping it looked in, cannot cache into the new one
         self._entries: dict[str, tuple[Principal, float]] = {}
 
     def get(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
@@ -83,21 +90,24 @@ class PrincipalCache:
         digest = hash_api_key(key)
         now = time.monotonic()
         with self._lock:
-            entry = self._entries.get(digest)
+            entries = self._entries
+            entry = entries.get(digest)
         if entry is not None and entry[1] > now:
             return entry[0]
         principal = load()
         if principal is not None:
             with self._lock:
-                if len(self._entries) > 10_000:
-                    self._entries.clear()
-                self._entries[digest] = (principal, now + self._ttl_s)
+                if entries is not self._entries:
+                    return principal  # a revocation landed while loading: do not keep it
+                if len(entries) >= self.MAX_ENTRIES:
+                    entries.clear()
+                entries[digest] = (principal, now + self._ttl_s)
         return principal
 
     def clear(self) -> None:
-        """Forget every cached key (after a revocation)."""
+        """Forget every cached key (after a revocation), and every load in progress."""
         with self._lock:
-            self._entries.clear()
+            self._entries = {}
 
 
 def create_key(session: Session, actor: Principal, name: str, role: Role) -> tuple[ApiKeyRow, str]:

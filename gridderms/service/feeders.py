@@ -284,11 +284,15 @@ class FeederModels:
             feeder = self.model(row)
             return replace(feeder, net=copy.deepcopy(feeder.net), _topology=None, model_cache={})
 
-    def model_version_is(self, name: str, version: int) -> None:
-        """Record that the cached model of ``name`` is at stored ``version``."""
+    def model_version_is(self, name: str, version: int, changed: Feeder) -> None:
+        """Record that the cached model of ``name`` is at stored ``version`` when it is the
+        model ``changed`` was applied to; drop it otherwise (a read between the change and
+        its commit rebuilt it from the row as it was before)."""
         cached = self._models.get(name)
-        if cached is not None:
+        if cached is changed:
             cached.version = version
+        else:
+            self._models.pop(name, None)
 
     def forget(self, name: str) -> None:
         """Drop the cached model of ``name``."""
@@ -628,10 +632,11 @@ def operate_switch(
         before = {"version": row.version, "closed": row.switch_closed[key]}
         action = "switch.close" if closed else "switch.open"
         changed = row.switch_closed[key] != closed
+        switched: Feeder | None = None
         if changed:
             with models.lock(name):
-                feeder = models.model(row)
-                (feeder.close_switch if closed else feeder.open_switch)(switch_id)
+                switched = models.model(row)
+                (switched.close_switch if closed else switched.open_switch)(switch_id)
             states = {**row.switch_closed, key: closed}
             row.switch_closed = states
             row.version += 1
@@ -659,9 +664,9 @@ def operate_switch(
         except Exception:
             models.forget(name)
             raise
-        if changed:
+        if switched is not None:
             with models.lock(name):
-                models.model_version_is(name, row.version)
+                models.model_version_is(name, row.version, switched)
         return row, changed
 
 
