@@ -39,6 +39,7 @@ from api.routes import (
 from gridderms.persistence.database import display_url, make_engine, session_factory
 from gridderms.persistence.migrate import check_migrated
 from gridderms.service.auth import PrincipalCache
+from gridderms.service.budget import WorkTooLargeError
 from gridderms.service.dispatch import DispatchJobs, fail_interrupted_runs
 from gridderms.service.errors import ConflictError, InvalidRequestError, NotFoundError
 from gridderms.service.feeders import FeederModels
@@ -189,9 +190,15 @@ def _install_error_handlers(app: FastAPI) -> None:
             {"detail": jsonable_encoder(errors)}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
         )
 
+    async def too_large(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WorkTooLargeError)  # a cap of gridderms.service.budget
+        error = {"loc": ["body", exc.field], "msg": str(exc), "type": "work_too_large"}
+        return JSONResponse({"detail": [error]}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
     app.add_exception_handler(NotFoundError, not_found)
     app.add_exception_handler(ConflictError, conflict)
     app.add_exception_handler(InvalidRequestError, invalid)
+    app.add_exception_handler(WorkTooLargeError, too_large)
     app.add_exception_handler(RequestValidationError, validation)
 
 

@@ -192,6 +192,12 @@ def _parser() -> argparse.ArgumentParser:
     dispatch.add_argument(
         "--max-loading-percent", type=float, default=None, help="thermal limit [%%]"
     )
+    dispatch.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="lift the service's caps on periods and DERs x periods and allow an estimated "
+        "memory of up to half the free memory (default: GRIDDERMS_MAX_DISPATCH_* caps)",
+    )
     dispatch.add_argument("--out", default=None, help="directory for schedule CSV and JSON")
     dispatch.add_argument("--json", action="store_true", help="print JSON")
     dispatch.set_defaults(handler=cmd_dispatch)
@@ -540,6 +546,11 @@ def cmd_dispatch(args: argparse.Namespace) -> int:
     else:
         start = parse_start(args.start, feeder.location.tz, args.step_min)
     horizon = Horizon(start, args.horizon_h, args.step_min)
+    from gridderms.service.budget import check_local_dispatch  # bounded work
+
+    check_local_dispatch(
+        feeder, len(registry), args.formulation, horizon.n_periods, allow_large=args.allow_large
+    )
     out = _out_dir(args.out)
     result = dispatch_feeder(
         feeder,

@@ -30,6 +30,7 @@ from solvers.acmodel import (
     series_losses_mw,
     slack_injection,
 )
+from solvers.cancel import each
 from solvers.limits import OperatingLimits
 from solvers.powerflow import BACKEND_LABELS, Backend, PowerFlowError, solve_ac
 from solvers.violations import Violation, find_violations
@@ -231,7 +232,7 @@ def _run_compiled(
     voltages = np.empty((steps, model.n_bus), dtype=complex)
     iterations = np.empty(steps, dtype=np.int64)
     v_start = model.v0
-    for position in range(steps):
+    for position in each(range(steps), "in the AC power flows"):
         converged = solver.solve(
             model.ybus,
             v_start,

@@ -299,9 +299,14 @@ class World:
         return httpx.Client(base_url=self.server.base + PREFIX, headers=headers, timeout=60)
 
 
+#: Alembic's command API keeps its context in module globals: one migration at a time
+_MIGRATING = threading.Lock()
+
+
 def _start(backend: str, directory: Path, stack: ExitStack, out: dict[str, ApiServer]) -> None:
     url = fresh_database(backend, directory)
-    upgrade(url)
+    with _MIGRATING:
+        upgrade(url)
     context = api_server(url, directory / "server.log", GRIDDERMS_AUTH_CACHE_S=str(AUTH_CACHE_S))
     out[backend] = stack.enter_context(context)
 

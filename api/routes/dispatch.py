@@ -175,8 +175,8 @@ def get_run(_: Viewer, session: SessionDep, run_id: RunId) -> DispatchRunPublic:
 )
 def cancel_dispatch(principal: Adms, session: SessionDep, run_id: RunId) -> Response:
     """Cancel a dispatch run (adms): a queued one is ``cancelled`` at once (200); a running one
-    is ``cancelling`` (202) and stops at its next checkpoint (before or after the solve),
-    storing no schedule."""
+    is ``cancelling`` (202) and stops within about a second in any phase (forecast, LP build,
+    HiGHS solve, AC verification), storing no schedule."""
     run, cancelled = cancel_run(session, DispatchRunRow, run_id, principal)
     return JSONResponse(
         _run_public(session, run).model_dump(mode="json"),

@@ -17,6 +17,7 @@ from gridderms.dispatch.horizon import Horizon
 from network_models.feeder import Feeder
 from network_models.location import default_location_note
 from solvers.acmodel import cached_ac_model, compile_ac_model
+from solvers.cancel import StopCheck, checkpoint, stop_when
 from solvers.limits import OperatingLimits
 from solvers.opf.dispatch import DispatchRequest, DispatchResult, run_dispatch
 from solvers.opf.problem import DispatchLimits, HostingCapacityLimit, Objective
@@ -79,6 +80,7 @@ def dispatch_feeder(
     bus_hosting_capacity_mw: dict[int, float] | None = None,
     feeder_hosting_capacity_mw: dict[str, float] | None = None,
     backend: str = "highspy",
+    should_stop: StopCheck | None = None,
 ) -> DispatchResult:
     """Dispatch ``ders`` on ``feeder`` over ``horizon``.
 
@@ -86,6 +88,10 @@ def dispatch_feeder(
     itself is not changed. The forecast is :func:`~gridderms.dispatch.forecast.build_forecast`
     (``snapshot`` and ``start_step`` as there) unless the caller passes its own ``forecast``
     (one row of ``available_mw`` per DER of ``ders``).
+
+    ``should_stop`` (cheap, see :mod:`solvers.cancel`) is asked after the forecast and all
+    through :func:`~solvers.opf.dispatch.run_dispatch`; when it answers true the dispatch
+    raises :class:`~solvers.cancel.SolveCancelled`.
     """
     limits = limits or OperatingLimits()
     head = head or HeadLimits()
@@ -137,7 +143,9 @@ def dispatch_feeder(
         formulation=formulation,
         backend=backend,
     )
-    result = run_dispatch(net, model, request)
+    with stop_when(should_stop):
+        checkpoint("after the forecast")
+        result = run_dispatch(net, model, request)
     notes = (*input_notes(feeder, ders, forecast), *result.notes)
     return replace(result, notes=notes, forecast=forecast.summary())
 

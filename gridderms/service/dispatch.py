@@ -15,14 +15,15 @@ import json
 import math
 from collections.abc import Callable, Iterator, Mapping
 from functools import partial
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridderms.bounds import MAX_POWER_MW, MAX_PRICE_PER_MWH, DateTime
 from gridderms.ders.setpoints import SetpointError
 from gridderms.dispatch.forecast import profile_step
 from gridderms.dispatch.horizon import Horizon
@@ -54,6 +55,7 @@ from gridderms.service.feeders import FeederModels, feeder_for_request
 from gridderms.service.jobs import (
     JobCancelledError,
     JobPool,
+    StopProbe,
     claim_finish,
     fail_interrupted,
     fail_run,
@@ -81,9 +83,10 @@ class DispatchSpec(BaseModel):
     Attributes
     ----------
     start : datetime
-        Start of the first period (timezone-aware).
+        Start of the first period: an ISO 8601 date-time with an offset in the years
+        :data:`~gridderms.bounds.DATETIME_YEARS`.
     horizon_h : float
-        Horizon length [h], a whole number of steps.
+        Horizon length [h], a whole number of steps, at least one.
     step_minutes : int
         Period length [min].
     start_step : int, optional
@@ -102,7 +105,8 @@ class DispatchSpec(BaseModel):
     head_import_max_mw, head_export_max_mw : float, optional
         Feeder-head exchange limits [MW].
     vm_min_pu, vm_max_pu, max_loading_percent : float, optional
-        Voltage band [pu] and thermal limit [%]; default: the service settings.
+        Voltage band [pu] (``vm_min_pu < vm_max_pu``) and thermal limit [%]; default: the
+        service settings.
     formulation : {"lindistflow", "linearized-ac", "linearized-ac-full"}
     execution : {"auto", "inline", "job"}
         ``auto`` answers inline up to the configured number of periods.
@@ -112,7 +116,7 @@ class DispatchSpec(BaseModel):
 
     model_config = STRICT
 
-    start: AwareDatetime = Field(strict=False)
+    start: DateTime
     horizon_h: float = Field(gt=0, le=24 * 14)
     step_minutes: int = Field(ge=1, le=24 * 60)
     start_step: int | None = Field(
@@ -120,8 +124,9 @@ class DispatchSpec(BaseModel):
         ge=0,
         description="First profile step on a feeder with profiles; default: the step at start.",
     )
-    cloud_cover_percent: list[float] | None = Field(
+    cloud_cover_percent: list[Annotated[float, Field(ge=0, le=100)]] | None = Field(
         default=None,
+        max_length=24 * 14 * 60,
         description="Cloud cover per period [%] (0 clear .. 100 overcast) scaling the pvlib "
         "clear-sky PV forecast; one value per period.",
     )
@@ -132,16 +137,37 @@ class DispatchSpec(BaseModel):
     )
     objective_weights: dict[ObjectiveName, float] = Field(default_factory=_curtailment_only)
     share_curtailment: bool = False
-    price_per_mwh: list[float] | None = None
-    head_target_mw: list[float] | None = None
-    head_import_max_mw: float | None = Field(default=None, ge=0)
-    head_export_max_mw: float | None = Field(default=None, ge=0)
+    price_per_mwh: (
+        list[Annotated[float, Field(ge=-MAX_PRICE_PER_MWH, le=MAX_PRICE_PER_MWH)]] | None
+    ) = Field(default=None, max_length=24 * 14 * 60)
+    head_target_mw: list[Annotated[float, Field(ge=-MAX_POWER_MW, le=MAX_POWER_MW)]] | None = (
+        Field(default=None, max_length=24 * 14 * 60)
+    )
+    head_import_max_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
+    head_export_max_mw: float | None = Field(default=None, ge=0, le=MAX_POWER_MW)
     vm_min_pu: float | None = Field(default=None, gt=0, lt=2)
     vm_max_pu: float | None = Field(default=None, gt=0, lt=2)
     max_loading_percent: float | None = Field(default=None, gt=0, le=1000)
     formulation: Literal["lindistflow", "linearized-ac", "linearized-ac-full"] = "lindistflow"
     execution: Literal["auto", "inline", "job"] = "auto"
-    expected_feeder_version: int | None = None
+    expected_feeder_version: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> DispatchSpec:
+        if round(self.horizon_h * 60 / self.step_minutes) < 1:
+            raise ValueError(
+                f"horizon_h = {self.horizon_h:g} h is shorter than one {self.step_minutes}-min "
+                f"step (step_minutes): give at least one period"
+            )
+        if (
+            self.vm_min_pu is not None
+            and self.vm_max_pu is not None
+            and self.vm_min_pu >= self.vm_max_pu
+        ):
+            raise ValueError(
+                f"vm_min_pu = {self.vm_min_pu:g} must be below vm_max_pu = {self.vm_max_pu:g}"
+            )
+        return self
 
     def horizon(self) -> Horizon:
         """The horizon, or :class:`InvalidRequestError` when it is not whole steps."""
@@ -189,6 +215,8 @@ def request_run(
         session, models, feeder_name, spec.expected_feeder_version, "dispatch"
     )
     n_periods = spec.horizon().n_periods
+    from gridderms.service.budget import check_dispatch  # bounded work (422 beyond the caps)
+    check_dispatch(session, models, feeder, spec.formulation, n_periods)
     cover = spec.cloud_cover_percent
     if cover is not None and not all(math.isfinite(c) and 0.0 <= c <= 100.0 for c in cover):
         raise InvalidRequestError("cloud_cover_percent values must be within 0..100 %")
@@ -296,6 +324,7 @@ def execute_run(
                     cloud_cover_percent=spec.cloud_cover_percent,
                     overrides=fixed,
                     formulation=spec.formulation,
+                    should_stop=StopProbe(factory, DispatchRunRow, run_pk),
                 )
                 # cancellation checkpoint after the solve (set_progress reads the status)
                 set_progress(factory, DispatchRunRow, run_pk, 0.9)

@@ -30,12 +30,14 @@ from gridderms.persistence.models import (
 )
 from gridderms.persistence.repositories import RecordNotFoundError
 from gridderms.service.auth import Principal
+from gridderms.service.budget import check_study
 from gridderms.service.dispatch import json_safe
 from gridderms.service.errors import InvalidRequestError
 from gridderms.service.feeders import FeederModels, feeder_for_request
 from gridderms.service.jobs import (
     JobCancelledError,
     JobPool,
+    StopProbe,
     claim_finish,
     fail_interrupted,
     fail_run,
@@ -45,6 +47,7 @@ from gridderms.service.jobs import (
     start_run,
 )
 from network_models.feeder import Feeder
+from solvers.cancel import stop_when
 from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.managed import pv_shape
 from solvers.hosting_capacity.operating_point import MIN_LOAD_SHARE
@@ -249,6 +252,8 @@ def request_run(
                     )
             if spec.timeseries is not None:
                 _check_window(model, spec, len(spec.buses or energized))
+                studied = len(spec.buses or energized)
+                check_study(model, studied, spec.timeseries.n_steps, spec.modes())
     request = spec.model_dump(mode="json")
     return queue_run(
         session,
@@ -338,22 +343,23 @@ def execute_run(
             spec = HostingCapacitySpec.model_validate(run.request, strict=False)
             phases = 1 + (len(spec.modes()) if spec.timeseries is not None else 0)
             snapshot = models.snapshot(feeder)
-            study = run_study(
-                snapshot,
-                buses=spec.buses,
-                modes=spec.modes(),
-                pf=spec.pf,
-                limits=spec.limits(default_limits),
-                tolerance=Tolerance(spec.tolerance_percent / 100.0, spec.tolerance_mw),
-                timeseries=spec.timeseries.steps() if spec.timeseries is not None else None,
-                curtailment_share=(
-                    spec.managed.curtailment_share if spec.managed is not None else 0.05
-                ),
-                managed=spec.managed is not None,
-                min_load_share=spec.min_load_share,
-                progress=_Progress(factory, run_pk, phases),
-                jobs=1,
-            )
+            with stop_when(StopProbe(factory, HostingCapacityRunRow, run_pk)):
+                study = run_study(
+                    snapshot,
+                    buses=spec.buses,
+                    modes=spec.modes(),
+                    pf=spec.pf,
+                    limits=spec.limits(default_limits),
+                    tolerance=Tolerance(spec.tolerance_percent / 100.0, spec.tolerance_mw),
+                    timeseries=spec.timeseries.steps() if spec.timeseries is not None else None,
+                    curtailment_share=(
+                        spec.managed.curtailment_share if spec.managed is not None else 0.05
+                    ),
+                    managed=spec.managed is not None,
+                    min_load_share=spec.min_load_share,
+                    progress=_Progress(factory, run_pk, phases),
+                    jobs=1,
+                )
             result = study.static
         except JobCancelledError:
             return finish_cancelled(session, HostingCapacityRunRow, run_pk)

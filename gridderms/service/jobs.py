@@ -10,7 +10,10 @@ Cancellation (:func:`cancel_run`): a ``queued`` job becomes ``cancelled`` at onc
 when its turn comes (:func:`start_run` only starts a ``queued`` job); a ``running`` job becomes
 ``cancelling`` and stops at its next checkpoint (:func:`set_progress`, :func:`claim_finish`),
 which reads the status from the database (any service process may have cancelled it), rolls
-back its work and stores it ``cancelled`` (:func:`finish_cancelled`). Every status change is a
+back its work and stores it ``cancelled`` (:func:`finish_cancelled`). Inside a long phase the
+solvers ask a :class:`StopProbe` (the status, read at most every 0.5 s) at every HiGHS
+iteration, build step and AC iteration and stop with :class:`~solvers.cancel.SolveCancelled`,
+which ends the job ``cancelled`` the same way. Every status change is a
 compare-and-set ``UPDATE ... WHERE status = <expected>``, so a job and a cancel racing on
 SQLite or PostgreSQL end in one consistent state: a job ends with its result or cancelled,
 never both.
@@ -19,6 +22,7 @@ never both.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -36,6 +40,7 @@ from gridderms.persistence.models import (
 from gridderms.persistence.repositories import RecordNotFoundError, add_audit
 from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.errors import ConflictError
+from solvers.cancel import SolveCancelled
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +165,44 @@ def check_cancelled(factory: sessionmaker[Session], row_type: type[RunRow], run_
         raise JobCancelledError(f"{row_type.__tablename__} {run_pk} is {current}")
 
 
+class StopProbe:
+    """``should_stop()`` of a running job for the solvers (:mod:`solvers.cancel`): whether the
+    job is no longer ``running`` (cancelled, possibly by another process), read from the
+    database at most every ``interval_s`` [s] and remembered in between, so it is cheap enough
+    to ask at every simplex iteration. Once true it stays true. A failed read answers false
+    (the job goes on; the next checkpoint reads again).
+    """
+
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        row_type: type[RunRow],
+        run_pk: int,
+        interval_s: float = 0.5,
+    ) -> None:
+        self.factory = factory
+        self.row_type: type[DispatchRunRow] | type[HostingCapacityRunRow] = row_type
+        self.run_pk = run_pk
+        self.interval_s = interval_s
+        self.stopped = False
+        self._read_at = time.monotonic()  # the job was running when it was started
+
+    def __call__(self) -> bool:
+        """Whether the job should stop."""
+        if self.stopped or time.monotonic() - self._read_at < self.interval_s:
+            return self.stopped
+        self._read_at = time.monotonic()
+        row_type = self.row_type
+        try:
+            with self.factory() as session:
+                current = session.scalar(select(row_type.status).where(row_type.id == self.run_pk))
+        except Exception:  # a busy database must not fail the solve it interrupts
+            logger.warning("cannot read the status of %s %s", row_type.__tablename__, self.run_pk)
+            return False
+        self.stopped = current != "running"
+        return self.stopped
+
+
 def claim_finish(session: Session, row_type: type[RunRow], run_pk: int) -> None:
     """The last checkpoint, in the transaction that stores the job's result: lock the run row
     while it is still ``running`` (a cancel arriving now waits for the commit, then finds the
@@ -261,7 +304,8 @@ def _changed(result: Any) -> bool:
 def fail_run(session: Session, row_type: type[RunRow], run_pk: int, exc: Exception) -> str:
     """Roll back the job's work and store it ``failed`` with the error (``cancelled`` when it
     was being cancelled); return the status."""
-    if isinstance(exc, JobCancelledError):
+    if isinstance(exc, JobCancelledError | SolveCancelled):
+        logger.info("%s %s: %s", row_type.__tablename__, run_pk, exc)
         return finish_cancelled(session, row_type, run_pk)
     logger.error("%s %s failed: %s", row_type.__tablename__, run_pk, exc, exc_info=exc)
     session.rollback()

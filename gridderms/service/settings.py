@@ -41,6 +41,18 @@ class ServiceSettings(Settings):
     auth_cache_s : float
         How long [s] a process trusts an API key it has checked; a key revoked through
         another process stops working within this time (0: check every request).
+    max_dispatch_periods : int
+        Most periods of one dispatch request (two days of 1-minute steps, ten days of 5-minute
+        steps); more is refused when requested (422, :mod:`gridderms.service.budget`).
+    max_dispatch_der_periods : int
+        Most registered DERs x periods of one dispatch request (10,000 DERs over 96 periods).
+    max_dispatch_memory_mb : float
+        Most estimated memory [MB] of one dispatch
+        (:func:`gridderms.service.budget.dispatch_memory_mb`); the service holds up to
+        ``dispatch_workers`` dispatches and one study at once.
+    max_study_memory_mb : float
+        Most estimated memory [MB] of one hosting-capacity study
+        (:func:`gridderms.service.budget.study_memory_mb`).
     audit_refusal_window_s : float
         Refused requests (401, 403, 400/413/422) of one caller, route and status within this
         window [s] make one audit row with their count (see :mod:`api.guards`).
@@ -54,6 +66,10 @@ class ServiceSettings(Settings):
     dispatch_workers: int = Field(default=1, ge=1, le=16)
     telemetry_max_age_s: float = Field(default=900.0, gt=0, le=86_400)
     auth_cache_s: float = Field(default=5.0, ge=0, le=300)
+    max_dispatch_periods: int = Field(default=2880, ge=1)
+    max_dispatch_der_periods: int = Field(default=1_000_000, ge=1)
+    max_dispatch_memory_mb: float = Field(default=2048.0, gt=0)
+    max_study_memory_mb: float = Field(default=2048.0, gt=0)
     audit_refusal_window_s: float = Field(default=60.0, gt=0, le=3600)
 
     @model_validator(mode="after")

@@ -32,6 +32,7 @@ from scipy.sparse.linalg import splu
 
 from network_models.feeder import Feeder
 from solvers.acmodel import injection_delta
+from solvers.cancel import each
 from solvers.hosting_capacity.ac_check import Check, ComponentState
 from solvers.hosting_capacity.components import ComponentModel, compile_component, split_at_sources
 from solvers.hosting_capacity.limits import RELAX_MARGIN_PERCENT, RELAX_MARGIN_PU, StudyLimits
@@ -278,7 +279,7 @@ def _step_voltages(
     sbus = model.sbus0[None, :] + injection_delta(model, frames)
     voltages = np.empty((len(steps), model.n_bus), dtype=complex)
     start = model.v0
-    for position in range(len(steps)):
+    for position in each(range(len(steps)), "in the AC power flows"):
         solved = state.solve_injections(sbus[position], start)
         if solved is None:
             raise PowerFlowError(

@@ -22,6 +22,7 @@ import pandas as pd
 
 from network_models.profiles import FeederProfiles
 from solvers.acmodel import AcModel, injection_delta
+from solvers.cancel import StopCheck, checkpoint, stop_when
 from solvers.limits import OperatingLimits
 from solvers.opf.aggregation import Aggregation, aggregate_fleet
 from solvers.opf.diagnosis import (
@@ -306,6 +307,7 @@ def build_problem(
     )
     formulation.variable_network(lp)
     formulation.constraint_network(lp, index)
+    checkpoint("building the LP")
     constraint_feeder_head_limits(lp, index, request.limits)
     constraint_der_power_factor(lp, fleet, index)
     constraint_der_apparent_power(lp, fleet, index)
@@ -453,6 +455,7 @@ def _correct(
     previous_q: np.ndarray | None = None
     previous_objective = float("nan")
     while attempt.iterations < request.max_iterations:
+        checkpoint("between AC iterations")
         attempt.iterations += 1
         try:
             solution = attempt.highs.solve()
@@ -581,7 +584,12 @@ def _fallback_formulation(name: str) -> str:
     return "linearized-ac" if name == "lindistflow" else "lindistflow"
 
 
-def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest) -> DispatchResult:
+def run_dispatch(
+    net: pp.pandapowerNet,
+    model: AcModel,
+    request: DispatchRequest,
+    should_stop: StopCheck | None = None,
+) -> DispatchResult:
     """Dispatch the fleet, verify every period by AC power flow and correct until feasible.
 
     No formulation reports "infeasible" on its linearisation's word alone. When the LP of the
@@ -600,7 +608,18 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
     model : AcModel
         The compiled AC model of ``net`` (current topology).
     request : DispatchRequest
+    should_stop : callable, optional
+        Asked between attempts and AC iterations, during the LP build (per constraint family
+        and per period) and at every HiGHS iteration: when it answers true the dispatch stops
+        with :class:`~solvers.cancel.SolveCancelled` (it must be cheap: see
+        :mod:`solvers.cancel`).
     """
+    with stop_when(should_stop):
+        return _dispatch(net, model, request)
+
+
+def _dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest) -> DispatchResult:
+    """:func:`run_dispatch` under its stop check."""
     if request.formulation not in FORMULATIONS:
         raise ValueError(f"unknown formulation '{request.formulation}'; use {FORMULATIONS}")
     start = time.perf_counter()
@@ -627,6 +646,7 @@ def run_dispatch(net: pp.pandapowerNet, model: AcModel, request: DispatchRequest
     notes: list[str] = []
     attempts: list[_Attempt] = []
     for name, start_point in plan:
+        checkpoint("between attempts")
         try:
             attempt = _start_attempt(
                 net, model, request, lp_request, name, branches, lp_der_row, start_point
@@ -716,6 +736,7 @@ def _check_infeasibility(
     closest to the limits (least total AC excess), in AC amounts."""
     candidates: list[tuple[float, tuple[LimitRelaxation, ...]]] = []
     for attempt in attempts:
+        checkpoint("checking the infeasibility")
         linear, relaxed = diagnose(
             attempt.highs, attempt.lp, attempt.index, attempt.formulation, model, lp_request.limits
         )

@@ -18,6 +18,7 @@ from scipy import sparse
 from scipy.sparse.linalg import splu
 
 from solvers.acmodel import AcModel
+from solvers.cancel import each
 from solvers.opf.network import source_zones
 
 #: envelope edge reported where no network limit binds [MW]
@@ -55,7 +56,7 @@ def operating_envelopes(
     upper = np.full(p_mw.shape, UNBOUNDED_MW)
     zones = _zones(model, buses, current_limit_pu)
     column = np.searchsorted(buses, der_row)
-    for t in range(n_t):
+    for t in each(range(n_t), "computing the envelopes"):
         v = voltages[t]
         vm = np.abs(v)
         d_vm, d_va = dSbus_dV(model.ybus, v)

@@ -34,6 +34,7 @@ from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from scipy import sparse
 
 from solvers.acmodel import AcModel
+from solvers.cancel import each
 from solvers.opf.lp import INF, LinearProgram
 from solvers.opf.problem import BRANCH_CIRCLE_FACETS, DispatchLimits, ProblemIndex
 
@@ -86,7 +87,8 @@ class LinearizedAc:
         )
         self.vm0 = np.abs(points).T  # buses x periods
         self.s_calc0 = (points * np.conj((model.ybus @ points.T).T)).T  # buses x periods
-        self.jacobians = [dSbus_dV(model.ybus, v) for v in points]  # (dS_dVm, dS_dVa)
+        # (dS_dVm, dS_dVa) per period
+        self.jacobians = [dSbus_dV(model.ybus, v) for v in each(points, "linearising")]
         self.points = points
         self.i0 = np.stack([end_currents(model, v) for v in points], axis=1)  # branch x t x end
 
@@ -218,7 +220,7 @@ class LinearizedAc:
         keys: list[np.ndarray] = []  # (period, end, facet, branch): rows survive rebuilds
         count = 0
         n_w = len(watched)
-        for t, v in enumerate(self.points):
+        for t, v in each(enumerate(self.points), "building the thermal limits"):
             df_va, df_vm, dt_va, dt_vm, s_from, s_to = dSbr_dV(model.branch, model.yf, model.yt, v)
             for end, (d_va, d_vm, s0, end_bus) in enumerate(
                 (

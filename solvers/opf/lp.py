@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,6 +30,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         f"clashes with highspy's; uninstall ortools or import highspy before pandapower."
     ) from exc
 from scipy import sparse
+
+from solvers import cancel
 
 INF = highspy.kHighsInf
 
@@ -279,22 +282,53 @@ class LpSolver(Protocol):
     def solve(self) -> LpSolution: ...
 
 
+#: serialises :func:`quiet_highs`: file descriptor 1 belongs to the whole process, so two threads
+#: (service job workers) redirecting it at once would restore each other's /dev/null for good
+_QUIET_CONSTRUCTION = threading.Lock()
+
+
 def quiet_highs() -> highspy.Highs:
-    """A ``highspy.Highs`` with its output off. HiGHS 1.16 prints its banner to the process's
-    standard output when an instance is created (before any option can be set), which would
-    corrupt the CLI's ``--json``: standard output is pointed at /dev/null for the
-    construction."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "w") as sink:
-            os.dup2(sink.fileno(), 1)
+    """A ``highspy.Highs`` with its output off.
+
+    HiGHS (1.16) prints its banner ("Running HiGHS ...") from C++ to the process's file
+    descriptor 1 while an instance is constructed, before any option can be set, which would
+    corrupt the command line's ``--json`` standard output. Descriptor 1 is pointed at
+    /dev/null for the construction (one thread at a time), then ``output_flag`` is turned off.
+
+    Returns
+    -------
+    highspy.Highs
+        A silent instance.
+    """
+    with _QUIET_CONSTRUCTION:
+        if sys.stdout is not None:
+            sys.stdout.flush()  # what Python buffered belongs before, not in /dev/null
+        try:
+            saved = os.dup(1)
+        except OSError:  # no descriptor 1 at all: there is nothing to protect
             highs = highspy.Highs()
-            highs.setOptionValue("output_flag", False)
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
+        else:
+            try:
+                with open(os.devnull, "w") as sink:
+                    os.dup2(sink.fileno(), 1)
+                    highs = highspy.Highs()
+            finally:
+                os.dup2(saved, 1)
+                os.close(saved)
+        highs.setOptionValue("output_flag", False)
     return highs
+
+
+class _Interrupt:
+    """HiGHS interrupt callback asking ``should_stop`` (holds no reference to the model, so a
+    finished model is freed at once rather than by the cycle collector)."""
+
+    def __init__(self) -> None:
+        self.should_stop: cancel.StopCheck | None = None
+
+    def __call__(self, event: highspy.HighsCallbackEvent) -> None:
+        if self.should_stop is not None and self.should_stop():
+            event.interrupt()
 
 
 class HighsModel:
@@ -304,6 +338,7 @@ class HighsModel:
         self.lp = lp
         self.run_s_total = 0.0  # HiGHS run time of every solve so far, failed ones included
         self._warm = False  # a starting basis was set for the next solve
+        self._interrupt: _Interrupt | None = None  # the stop check's HiGHS callback, once set
         self.highs = quiet_highs()
         self.highs.setOptionValue("time_limit", float(time_limit_s))
         model = highspy.HighsLp()
@@ -364,19 +399,48 @@ class HighsModel:
             raise RuntimeError("HiGHS rejected the starting basis")
         self._warm = True
 
-    def solve(self) -> LpSolution:
-        """Run HiGHS; raise :class:`InfeasibleError` unless the status is optimal."""
-        start = time.perf_counter()
+    def _watch_stop(self) -> None:
+        """Make the running block's stop check (:func:`solvers.cancel.stop_when`) HiGHS's
+        simplex and IPM interrupt callback for the next run."""
+        cancel.checkpoint("before the HiGHS solve")
+        should_stop = cancel.current()
+        if self._interrupt is None:
+            if should_stop is None:
+                return
+            self._interrupt = _Interrupt()
+            self.highs.cbSimplexInterrupt.subscribe(self._interrupt)
+            self.highs.cbIpmInterrupt.subscribe(self._interrupt)
+        self._interrupt.should_stop = should_stop
+
+    def _run(self) -> highspy.HighsModelStatus:
         self.highs.run()
         status = self.highs.getModelStatus()
-        if status not in _DECIDED and self._warm:
-            # a starting basis is a hint: when HiGHS cannot finish from it, start afresh
-            self.highs.clearSolver()
-            self.highs.run()
-            status = self.highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kInterrupt:
+            self._warm = False
+            raise cancel.SolveCancelled("the HiGHS solve was stopped on request")
+        return status
+
+    def solve(self) -> LpSolution:
+        """Run HiGHS; raise :class:`InfeasibleError` unless the status is optimal.
+
+        Raises
+        ------
+        SolveCancelled
+            The stop check of the running block answered true: before the solve, or during
+            it (checked at every simplex or IPM iteration; HiGHS stops within milliseconds).
+        """
+        start = time.perf_counter()
+        self._watch_stop()
+        try:
+            status = self._run()
+            if status not in _DECIDED and self._warm:
+                # a starting basis is a hint: when HiGHS cannot finish from it, start afresh
+                self.highs.clearSolver()
+                status = self._run()
+        finally:
+            self.run_s_total += time.perf_counter() - start
         self._warm = False
         elapsed = time.perf_counter() - start
-        self.run_s_total += elapsed
         if status != highspy.HighsModelStatus.kOptimal:
             raise InfeasibleError(self.highs.modelStatusToString(status))
         solution = self.highs.getSolution()

@@ -37,6 +37,7 @@ from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from scipy import sparse
 from scipy.sparse.linalg import SuperLU, splu
 
+from solvers.cancel import each
 from solvers.opf.linearized_ac import MONITOR_SHARE, LinearizedAc, end_currents
 from solvers.opf.lp import INF, LinearProgram
 from solvers.opf.network import source_zones
@@ -165,7 +166,7 @@ class SensitivityAc(LinearizedAc):
             LinearizedAc.constraint_branch_thermal_limit(self, lp, index)
             LinearizedAc.constraint_feeder_head(self, lp, index)
             return
-        self._lu = [self._factorised(t) for t in range(self.n_periods)]
+        self._lu = [self._factorised(t) for t in each(range(self.n_periods), "factorising")]
         self.constraint_voltage_band(lp, index)
         self.constraint_branch_thermal_limit(lp, index)
         self.constraint_feeder_head(lp, index)
@@ -189,7 +190,7 @@ class SensitivityAc(LinearizedAc):
             (np.arange(n), high, -np.ones(n)),
         ]
         constant = np.zeros(n)
-        for t in np.unique(period):
+        for t in each(np.unique(period), "building the voltage limits"):
             entries = np.flatnonzero(period == t)
             lu, mismatch = self._lu[t]
             unit = np.zeros((2 * n_states, len(entries)))
@@ -237,7 +238,7 @@ class SensitivityAc(LinearizedAc):
         values: list[np.ndarray] = [np.ones(4 * n)]
         rhs = np.zeros((2, n, 2))
         radius = np.zeros((n, 2))
-        for t in np.unique(period):
+        for t in each(np.unique(period), "building the thermal limits"):
             entries = np.flatnonzero(period == t)
             lu, mismatch = self._lu[t]
             v = self.points[t]
@@ -289,7 +290,7 @@ class SensitivityAc(LinearizedAc):
         slack = self.model.ref
         parts = [(np.arange(n_t), index.head, np.ones(n_t))]
         rhs = np.zeros(n_t)
-        for t in range(n_t):
+        for t in each(range(n_t), "building the feeder head"):
             lu, mismatch = self._lu[t]
             d_vm, d_va = self.jacobians[t]
             functional = np.concatenate(
