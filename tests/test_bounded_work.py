@@ -238,3 +238,27 @@ def test_limits_come_from_the_settings_and_name_them(monkeypatch: pytest.MonkeyP
         "shorten the horizon or lengthen the step"
     )
     assert (refused.value.requested, refused.value.allowed) == (5050, 5000)
+
+
+def test_the_command_line_keeps_the_caps_unless_allowed_larger(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gridderms.cli import main
+
+    monkeypatch.setenv("GRIDDERMS_MAX_DISPATCH_PERIODS", "100")
+    day = ["dispatch", "cigre-mv-der", "--horizon-h", "24", "--step-min", "5", "--json",
+           "--start", "2024-06-21T00:00Z"]  # fmt: skip
+    assert main(day) == 2
+    error = capsys.readouterr().err
+    assert (
+        "the dispatch exceeds the limit on periods: 288 requested, at most 100 allowed (setting "
+        "GRIDDERMS_MAX_DISPATCH_PERIODS); shorten the horizon or lengthen the step; or pass "
+        "--allow-large (up to half the free memory)"
+    ) in error, error
+    assert main([*day, "--allow-large"]) == 0
+    capsys.readouterr()
+    tester = ["dispatch", "cigre-mv-der", "--horizon-h", "336", "--step-min", "1", "--allow-large"]
+    monkeypatch.setattr("gridderms.service.budget.machine_limits", lambda: WorkLimits(
+        2**62, 2**62, 8192.0, 8192.0))  # fmt: skip
+    assert main(tester) == 2  # still refused: ~16 GB estimated
+    assert "at most 8,192 MB allowed (half the free memory)" in capsys.readouterr().err

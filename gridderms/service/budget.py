@@ -20,20 +20,22 @@ DERs) and adds the schedule and the envelopes' dense sensitivity block::
 no schedule is LinDistFlow, whose LP with its 16-facet thermal polygon per branch is the
 larger), with ``K_NNZ = 700 B``, ``K_DER_PERIOD = 400 B`` and ``K_ENVELOPE = 80 B``.
 
-Fit: ``benchmarks/dispatch_memory.py`` measures the peak RSS growth (``VmHWM``) of real
-dispatches with the service's default limits, each in its own process: cigre-mv-der (15 DERs)
-at 96, 288, 864 and 2,016 periods in every formulation, mv-oberrhein (153 DERs; infeasible at
-the default band, so every fall-back and the diagnosis ran) at 96 and 288 periods and SimBench
-MV rural (102 DERs) at 96 and 288 periods: 38 MB .. 2.3 GB. Growth per LinDistFlow non-zero is
-450-560 B on feasible runs and 720 B on the infeasible ones (HiGHS holds the matrix several
-times while it solves: its copy, the scaled and row-wise copies and the factor, besides the
-triplets and the CSC matrix of the build); ``K_NNZ`` is the smallest constant that puts every
-measured case under its estimate: estimate / measured is 1.0-1.2 for LinDistFlow on the larger
-feeders, 1.2-1.9 on cigre-mv-der and 1.8-2.5 for its linearised forms, and up to 10 for the
-sensitivity form on SimBench MV rural, whose LP writes only the few limits near binding. The
-DERs are counted unaggregated (an upper bound: interchangeable DERs at a bus are one LP
-column). With the default cap of 2,048 MB a LinDistFlow dispatch of cigre-mv-der may have
-about 2,600 periods, one of mv-oberrhein about 250.
+Fit: ``benchmarks/bounded_work.py`` measures the peak RSS growth (``VmHWM``) of real
+dispatches with the service's default limits, each in its own process (results in
+``benchmarks/results/bounded_work.json``): cigre-mv-der (15 DERs) at 96, 288, 864 and 2,016
+periods in every formulation, mv-oberrhein (153 DERs; infeasible at the default band, so every
+fall-back and the diagnosis ran) at 96 and 288 periods and SimBench MV rural (102 DERs) at 96
+and 288 periods: 38 MB .. 2.3 GB. Growth per LinDistFlow non-zero is 450-560 B on feasible
+runs and ~690 B on the infeasible ones (HiGHS holds the matrix several times while it solves:
+its copy, the scaled and row-wise copies and the factor, besides the triplets and the CSC
+matrix of the build); ``K_NNZ`` is the smallest constant that puts every measured case under
+its estimate, plus 10 %: estimate / measured is 1.1-1.2 on mv-oberrhein, 1.3-2.0 for
+LinDistFlow on cigre-mv-der and MV rural, 1.9-2.6 for the linearised forms on cigre-mv-der and
+up to 13 for the sensitivity form on MV rural, whose LP writes only the few limits near
+binding. The DERs are counted unaggregated (an upper bound: interchangeable DERs at a bus are
+one LP column). Under the default cap of 2,048 MB a dispatch of cigre-mv-der may have up to
+2,482 periods (8.6 days of 5-minute steps), one of mv-oberrhein 232 and one of MV rural 408;
+the tester's 20,160 periods on cigre-mv-der are estimated at 16.5 GB (it grew past 10 GB).
 
 The hosting-capacity estimate (:func:`study_memory_mb`) is the time-series screening's tables
 (window steps x buses) and the scan of the feeder's whole profiles for the worst case.
@@ -339,8 +341,8 @@ def study_memory_mb(
     ``window_steps x (buses + studied x modes)`` cells at ``K_STUDY_CELL`` and the feeder's
     ``profile_values`` (steps x columns of all its profiles) at ``K_STUDY_PROFILE``, fitted to
     SimBench MV rural (97 buses, a year of 15-min profiles: 228 MB measured for a 288-step
-    window, 405 MB for 32,000 steps in both modes; estimated 281 and 510 MB) and LV rural 1
-    (30 MB for 32,000 steps; estimated 78 MB), see ``benchmarks/dispatch_memory.py --study``.
+    window, 405 MB for 32,000 steps in both modes; estimated 268 and 479 MB) and LV rural 1
+    (30 MB for 32,000 steps; estimated 78 MB), see ``benchmarks/bounded_work.py``.
     """
     if not window_steps:
         return STUDY_BASE_MB
