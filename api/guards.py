@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 import threading
@@ -42,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.text_guard import ControlCharacterGuard, printable
+from api.text_guard import ControlCharacterGuard, printable, send_json
 from gridderms.persistence.audit import set_audit_after
 from gridderms.persistence.models import utcnow
 from gridderms.persistence.repositories import add_audit, hash_api_key
@@ -496,24 +495,11 @@ class QueryKeyGuard:
             return
         name, value = found[0]
         note_refusal(scope, "API key in the query string", key=value or None)
-        body = json.dumps(
-            {
-                "detail": f"API keys are not accepted in the query string (parameter "
-                f"'{name}'): send the key in the X-API-Key header (or Authorization: Bearer) "
-                f"and treat this one as exposed"
-            }
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
+        detail = (
+            f"API keys are not accepted in the query string (parameter '{name}'): send the key "
+            f"in the X-API-Key header (or Authorization: Bearer) and treat this one as exposed"
         )
-        await send({"type": "http.response.body", "body": body})
+        await send_json(send, 400, {"detail": detail})
 
 
 # -- OPTIONS and 405 ---------------------------------------------------------------------------

@@ -41,6 +41,23 @@ def control_character_at(scope: Scope) -> tuple[list[str], str] | None:
     return None
 
 
+async def send_json(send: Send, status: int, document: object) -> None:
+    """Answer a request from ASGI middleware, before routing: ``status`` with the JSON
+    ``document``."""
+    body = json.dumps(document).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 class ControlCharacterGuard:
     """Pure ASGI middleware answering 422 for control characters in the path or query."""
 
@@ -54,20 +71,8 @@ class ControlCharacterGuard:
             await self.app(scope, receive, send)
             return
         loc, message = found
-        body = json.dumps(
-            {"detail": [{"loc": loc, "msg": message, "type": "control_character"}]}
-        ).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 422,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        detail = [{"loc": loc, "msg": message, "type": "control_character"}]
+        await send_json(send, 422, {"detail": detail})
 
 
-__all__ = ["CONTROL", "ControlCharacterGuard", "control_character_at", "printable"]
+__all__ = ["CONTROL", "ControlCharacterGuard", "control_character_at", "printable", "send_json"]
