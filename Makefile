@@ -4,7 +4,7 @@ STAMP := $(VENV)/.installed-stamp
 GRIDDERMS := $(VENV)/bin/gridderms
 PY := $(VENV)/bin/python
 
-.PHONY: run powerflow-demo test lint typecheck bench mutate clean setup
+.PHONY: run powerflow-demo test lint typecheck imports bench mutate clean setup
 
 $(STAMP): pyproject.toml scripts/setup.sh
 	bash scripts/setup.sh
@@ -23,10 +23,11 @@ run: $(STAMP)
 powerflow-demo: $(STAMP)
 	$(GRIDDERMS) powerflow cigre-mv-der
 
-## test: set up, then lint, type-check and run the test suite
+## test: set up, then lint, type-check, check the import layering and run the test suite
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest
 
 lint: $(STAMP)
@@ -34,6 +35,12 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
+
+## imports: the import contracts of pyproject.toml [tool.importlinter] (import-linter): the
+## layers scada_bridge | api -> gridderms -> solvers -> network_models, and persistence (with
+## its migration environment) below the service layer
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports --no-cache
 
 ## bench: the benchmarks (each prints a table and writes JSON under benchmarks/results/)
 bench: $(STAMP)

@@ -40,9 +40,9 @@ from gridderms.persistence.database import display_url, make_engine, session_fac
 from gridderms.persistence.migrate import check_migrated
 from gridderms.service.auth import PrincipalCache
 from gridderms.service.budget import WorkTooLargeError
-from gridderms.service.dispatch import DispatchJobs, fail_interrupted_runs
+from gridderms.service.dispatch_runs import DispatchJobs, fail_interrupted_runs
 from gridderms.service.errors import ConflictError, InvalidRequestError, NotFoundError
-from gridderms.service.feeders import FeederModels
+from gridderms.service.feeder_models import FeederModels
 from gridderms.service.hosting_capacity import HostingCapacityJobs
 from gridderms.service.hosting_capacity import fail_interrupted_runs as fail_interrupted_studies
 from gridderms.service.settings import ServiceSettings

@@ -31,16 +31,17 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 from gridderms.bounds import check_name
 from gridderms.output import error, one_line, settings_problem
 from gridderms.persistence.database import display_url, make_engine, session_factory
+from gridderms.persistence.errors import RecordNotFoundError
+from gridderms.persistence.feeders import feeder_by_name
 from gridderms.persistence.migrate import (
     DatabaseNotMigratedError,
     check_migrated,
     downgrade,
     migrate_url,
 )
-from gridderms.persistence.repositories import RecordNotFoundError, feeder_by_name
 from gridderms.service.auth import ROLES, SYSTEM, create_key
 from gridderms.service.errors import ConflictError, ServiceError
-from gridderms.service.feeders import FeederModels
+from gridderms.service.feeder_models import FeederModels
 from gridderms.service.settings import ServiceSettings
 
 DEMO_FEEDER = "cigre-mv-der"
@@ -201,7 +202,7 @@ DEMO_STEP_MINUTES = 15
 def demo_dispatch(settings: ServiceSettings, models: FeederModels, now: pd.Timestamp) -> str:
     """Dispatch the demo feeder for ``DEMO_HORIZON_H`` from ``now`` (floored to the period)
     within the service's operating limits; return the run's final status."""
-    from gridderms.service.dispatch import DispatchSpec, execute_run, request_run
+    from gridderms.service.dispatch_runs import DispatchSpec, execute_run, request_run
 
     start = now.tz_convert("UTC").floor(f"{DEMO_STEP_MINUTES}min")
     spec = DispatchSpec(
@@ -225,7 +226,8 @@ def demo_dispatch(settings: ServiceSettings, models: FeederModels, now: pd.Times
 def demo_setup(settings: ServiceSettings, host: str, port: int) -> FeederModels:
     """Migrate, load the demo feeder with its DERs, dispatch it for now (automatic mode) and
     print the URL and a fresh demo admin key; return the feeder models for the refresher."""
-    from gridderms.service.feeders import load_builtin, set_mode
+    from gridderms.service.dispatch_runs import set_mode
+    from gridderms.service.feeders import load_builtin
 
     url = settings.database_url
     migrate_url(url)

@@ -19,11 +19,7 @@ import asyncio
 import json
 import os
 import platform
-import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -34,112 +30,27 @@ from typing import Any
 
 import httpx
 import numpy as np
+from _common import REPO
+from payloads import FEASIBLE
+from service_fixtures import api_server, fresh_database
 
-from gridderms.persistence.database import make_engine, session_factory
 from gridderms.persistence.migrate import upgrade
-from gridderms.service.auth import SYSTEM, create_key
 
-REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache" / "feeders"
 RESULTS = Path(__file__).parent / "results" / "api_load.json"
 FEEDER = "cigre-mv-der"
-DISPATCH = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 1.0,
-    "step_minutes": 15,
-    "vm_min_pu": 0.9,
-    "vm_max_pu": 1.1,
-    "max_loading_percent": 200.0,
-}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
-def _postgres() -> Iterator[str]:
-    directory = tempfile.mkdtemp(prefix="gridderms-bench-pg-")
-    script = str(REPO / "scripts" / "postgres.sh")
-    try:
-        done = subprocess.run(
-            ["bash", script, "start", directory], capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"scripts/postgres.sh start failed: {done.stderr}")
-        yield done.stdout.strip().splitlines()[-1]
-    finally:
-        subprocess.run(["bash", script, "stop", directory], capture_output=True, check=False)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def _sqlite() -> Iterator[str]:
+def _server(backend: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """Serve the API on a fresh, migrated database of ``backend`` (``sqlite``, or a database
+    on the throwaway PostgreSQL server); yield the base URL and the keys."""
     with tempfile.TemporaryDirectory(prefix="gridderms-bench-") as directory:
-        yield f"sqlite:///{directory}/gridderms.db"
-
-
-@contextmanager
-def _server(url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """Migrate ``url``, create keys and serve the API; yield the base URL and the keys."""
-    upgrade(url)
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as session:
-            keys = {
-                role: create_key(session, SYSTEM, f"bench-{role}", role)[1]
-                for role in ("admin", "adms", "viewer")
-            }
-    finally:
-        engine.dispose()
-    port = _free_port()
-    environment = {
-        **os.environ,
-        "GRIDDERMS_DATABASE_URL": url,
-        "GRIDDERMS_CACHE_DIR": os.environ.get(
-            "GRIDDERMS_CACHE_DIR", str(REPO / ".cache" / "feeders")
-        ),
-    }
-    with tempfile.TemporaryDirectory(prefix="gridderms-bench-log-") as logs:
-        log_path = Path(logs) / "server.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "api.app:create_app",
-                    "--factory",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=REPO,
-                env=environment,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        base = f"http://127.0.0.1:{port}/api/v1"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"the API server did not start: {log_path.read_text()}")
-                try:
-                    if httpx.get(base + "/health", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            yield base, keys
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        url = fresh_database(backend, Path(directory))
+        upgrade(url)
+        env = {"GRIDDERMS_CACHE_DIR": os.environ.get("GRIDDERMS_CACHE_DIR", str(CACHE))}
+        with api_server(url, Path(directory) / "server.log", quiet=True, **env) as server:
+            yield server.base + "/api/v1", server.keys
 
 
 def _prepare(base: str, keys: dict[str, str]) -> int:
@@ -149,7 +60,7 @@ def _prepare(base: str, keys: dict[str, str]) -> int:
         admin.put(
             f"/feeders/{FEEDER}/mode", json={"operating_mode": "automatic"}
         ).raise_for_status()
-        run = admin.post(f"/feeders/{FEEDER}/dispatch-runs", json=DISPATCH)
+        run = admin.post(f"/feeders/{FEEDER}/dispatch-runs", json=FEASIBLE)
         run.raise_for_status()
         if run.json()["status"] != "optimal":
             raise SystemExit(f"the demo dispatch is {run.json()['status']}")
@@ -198,10 +109,10 @@ async def _load(
     }
 
 
-def bench_backend(name: str, url: str, clients: int, seconds: float, batch: int) -> list[dict]:
+def bench_backend(name: str, clients: int, seconds: float, batch: int) -> list[dict]:
     """Both routes on one database."""
     rows = []
-    with _server(url) as (base, keys):
+    with _server(name) as (base, keys):
         n_ders = _prepare(base, keys)
         der_ids = [f"sgen-{i}" for i in range(min(n_ders, batch))]
         t0 = datetime(2024, 6, 21, 10, tzinfo=UTC)
@@ -244,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     rows: list[dict] = []
     for name in args.databases.split(","):
-        backend = {"sqlite": _sqlite, "postgresql": _postgres}[name]
-        with backend() as url:
-            rows += bench_backend(name, url, args.clients, args.seconds, args.batch)
+        rows += bench_backend(name, args.clients, args.seconds, args.batch)
     header = "| database | route | clients | requests | req/s | p50 ms | p99 ms | errors |"
     lines = [header, "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:

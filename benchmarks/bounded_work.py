@@ -1,7 +1,7 @@
 """Bounded work: memory against the request-time estimates of :mod:`gridderms.service.budget`,
 and how fast a running job stops when it is cancelled.
 
-Memory. Each case is one dispatch (:func:`gridderms.dispatch.service.dispatch_feeder`, the
+Memory. Each case is one dispatch (:func:`gridderms.dispatch.feeder_dispatch.dispatch_feeder`, the
 service's default operating limits) of a built-in feeder's own DERs, or one hosting-capacity
 study with a time-series window (:func:`gridderms.hosting.run_study`), in its own process:
 after a small warm-up run the process's peak RSS is reset (``/proc/self/clear_refs``) and the
@@ -29,8 +29,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from solvers.opf.names import FORMULATIONS
+
 RESULTS = Path(__file__).parent / "results" / "bounded_work.json"
-FORMULATIONS = ("lindistflow", "linearized-ac", "linearized-ac-full")
 #: dispatch memory: feeder, formulation, horizon [h], step [min]
 DISPATCH_CASES: tuple[tuple[str, str, float, int], ...] = (
     *(("cigre-mv-der", f, 24.0, 15) for f in FORMULATIONS),
@@ -72,14 +73,14 @@ def _status() -> dict[str, int]:
 
 def _setup(feeder_name: str) -> tuple[Any, list[Any], Any, int | None, Any]:
     """The feeder, its DERs, the service's operating limits, a start step and a start."""
-    import highspy  # noqa: F401  (before pandapower: see solvers.opf.lp)
+    import highspy  # noqa: F401  (before pandapower: see solvers.lp.highs)
     import pandas as pd
 
-    from gridderms.cli import _load, profile_start
+    from gridderms.cli.inputs import feeder_from, profile_start
     from gridderms.ders.inventory import feeder_inventory
     from gridderms.service.settings import ServiceSettings
 
-    feeder = _load(feeder_name)
+    feeder = feeder_from(feeder_name)
     start_step = MIDSUMMER_STEP if feeder.profiles is not None else None
     start = (
         profile_start(feeder, start_step)
@@ -92,9 +93,9 @@ def _setup(feeder_name: str) -> tuple[Any, list[Any], Any, int | None, Any]:
 
 def dispatch_case(name: str, formulation: str, hours: float, step: int) -> dict[str, Any]:
     """One dispatch in this process: peak RSS growth, LP sizes and the estimate."""
-    import solvers.opf.lp as lp_module
+    import solvers.lp.highs as lp_module
+    from gridderms.dispatch.feeder_dispatch import dispatch_feeder
     from gridderms.dispatch.horizon import Horizon
-    from gridderms.dispatch.service import dispatch_feeder
     from gridderms.service.budget import dispatch_lp_size, dispatch_memory_mb, network_size
 
     sizes: list[tuple[int, int, int]] = []
@@ -183,8 +184,8 @@ def cancel_case(
     kind: str, name: str, what: str, size: float, step: int, delays: tuple[float, ...]
 ) -> list[dict[str, Any]]:
     """Run the dispatch or study once per delay, stopping it after that delay."""
+    from gridderms.dispatch.feeder_dispatch import dispatch_feeder
     from gridderms.dispatch.horizon import Horizon
-    from gridderms.dispatch.service import dispatch_feeder
     from gridderms.hosting import run_study
     from solvers.cancel import SolveCancelled, stop_when
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import functools
 import json
 import platform
 import resource
@@ -39,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _common import print_header
+from payloads import battery_storage, pv_system
 
 RESULTS = Path(__file__).parent / "results" / "dispatch.json"
 CASES = (
@@ -54,52 +57,6 @@ CASES = (
 SLOW_CASES = ("mvlv-rural-5k-96p",)
 #: 21 June in SimBench's 2016 profiles [15-min steps]
 MIDSUMMER_STEP = 96 * 172
-
-
-def _pv(
-    der_id: str,
-    bus: int,
-    p_mw: float,
-    s_factor: float = 1.1,
-    category: str = "B",
-    pf_min: float = 0.9,
-):
-    from gridderms.ders.capability import ReactiveCapability
-    from gridderms.ders.records import PvSystem
-
-    return PvSystem(
-        der_id=der_id,
-        name=der_id,
-        bus=bus,
-        der_type="pv",
-        reactive=ReactiveCapability(
-            s_rated_mva=s_factor * p_mw, pf_min=pf_min, ieee1547_category=category
-        ),  # type: ignore
-        p_nameplate_mw=p_mw,
-        p_available_mw=p_mw,
-        curtailable=True,
-    )
-
-
-def _battery(der_id: str, bus: int, scale_mw: float = 0.25):
-    from gridderms.ders.capability import ReactiveCapability
-    from gridderms.ders.records import BatteryStorage
-
-    return BatteryStorage(
-        der_id=der_id,
-        name=der_id,
-        bus=bus,
-        der_type="battery",
-        reactive=ReactiveCapability(s_rated_mva=1.2 * scale_mw, pf_min=0.9, ieee1547_category="B"),
-        p_charge_max_mw=scale_mw,
-        p_discharge_max_mw=scale_mw,
-        e_capacity_mwh=4 * scale_mw,
-        soc_min_percent=10,
-        soc_max_percent=90,
-        soc_initial_percent=50,
-        charge_efficiency=0.95,
-        discharge_efficiency=0.95,
-    )
 
 
 def _runopp_attempt(feeder, ders, step: int, limits) -> dict:
@@ -142,8 +99,8 @@ def _runopp_attempt(feeder, ders, step: int, limits) -> dict:
 def run_case(name: str, repeats: int) -> dict:
     """One case in this process; returns its measurements."""
     from gridderms.ders.inventory import feeder_inventory
+    from gridderms.dispatch.feeder_dispatch import dispatch_feeder as dispatch_service
     from gridderms.dispatch.horizon import Horizon
-    from gridderms.dispatch.service import dispatch_feeder as dispatch_service
     from network_models.loaders import load_feeder
     from solvers.limits import OperatingLimits
 
@@ -155,6 +112,9 @@ def run_case(name: str, repeats: int) -> dict:
         walls.append(time.perf_counter() - start)
         return result
 
+    def repeated(times: int, *args, **kwargs) -> list:  # the same dispatch ``times`` times
+        return [dispatch_feeder(*args, **kwargs) for _ in range(times)]
+
     noon = Horizon(pd.Timestamp("2026-06-21 12:00"), 1, 60)
     # the machine's 1-min load average when the case started: other jobs inflate the times
     row: dict = {"case": name, "load_average_1min": __import__("os").getloadavg()[0]}
@@ -164,14 +124,11 @@ def run_case(name: str, repeats: int) -> dict:
         feeder = load_feeder("baran-wu-33")
         # runopp has no power-factor limit: relax ours (pf_min 0.05) for the same problem
         ders = [
-            _pv(f"pv-{b}", b, p, 1.05, "A", pf_min=0.05)
+            pv_system(f"pv-{b}", b, p, 1.05, "A", pf_min=0.05)
             for b, p in ((17, 3.5), (32, 3.5), (24, 0.5))
         ]
         limits = OperatingLimits(0.90, 1.03, 100.0)
-        runs = [
-            dispatch_feeder(feeder, ders, noon, limits=limits, formulation="linearized-ac")
-            for _ in range(repeats)
-        ]
+        runs = repeated(repeats, feeder, ders, noon, limits=limits, formulation="linearized-ac")
         share = float(np.sin(np.pi * 6.5 / 12.0))
         sites = [
             GeneratorSite(
@@ -202,28 +159,16 @@ def run_case(name: str, repeats: int) -> dict:
             limits = OperatingLimits(0.95, 1.03, 80.0)
         else:
             buses = feeder.net.load.bus.to_numpy()[::10]
-            ders += [_battery(f"bat-{b}", int(b)) for b in buses]
+            ders += [battery_storage(f"bat-{b}", int(b)) for b in buses]
             horizon = Horizon(pd.Timestamp("2016-06-21"), 24, 15)
             limits = OperatingLimits(0.95, 1.03, 80.0)
         formulation = "linearized-ac" if name == "mv-rural-1p" else "lindistflow"
-        runs = [
-            dispatch_feeder(
-                feeder, ders, horizon, limits=limits, start_step=start_step, formulation=formulation
-            )
-            for _ in range(repeats)
-        ]
+        again = functools.partial(
+            repeated, repeats, feeder, ders, horizon, limits=limits, start_step=start_step
+        )
+        runs = again(formulation=formulation)
         if name == "mv-rural-1p":
-            ldf = [
-                dispatch_feeder(
-                    feeder,
-                    ders,
-                    horizon,
-                    limits=limits,
-                    start_step=start_step,
-                    formulation="lindistflow",
-                )
-                for _ in range(repeats)
-            ]
+            ldf = again(formulation="lindistflow")
             row["lindistflow_total_s"] = statistics.median(r.total_s for r in ldf)
             row["lindistflow_curtailed_mwh"] = ldf[-1].curtailed_mwh
             row.update(_runopp_attempt(feeder, ders, start_step, limits))
@@ -232,21 +177,19 @@ def run_case(name: str, repeats: int) -> dict:
         rng = np.random.default_rng(1)
         buses = feeder.net.load.bus.to_numpy()
         if name == "schutterwald-1p":
-            ders = [_pv(f"pv-{b}", int(b), float(rng.uniform(2e-3, 6e-3))) for b in buses]
+            ders = [pv_system(f"pv-{b}", int(b), float(rng.uniform(2e-3, 6e-3))) for b in buses]
         else:
             ders = [
-                _pv(f"pv-{i}", int(buses[i % len(buses)]), float(rng.uniform(3e-4, 9e-4)))
+                pv_system(f"pv-{i}", int(buses[i % len(buses)]), float(rng.uniform(3e-4, 9e-4)))
                 for i in range(10_000)
             ]
         horizon = noon
         if name.endswith("96p"):
-            ders += [_battery(f"bat-{b}", int(b), 0.005) for b in buses[::10]]
+            ders += [battery_storage(f"bat-{b}", int(b), 0.005) for b in buses[::10]]
             horizon = Horizon(pd.Timestamp("2026-06-21"), 24, 15)
         limits = OperatingLimits(0.90, 1.05, 100.0)
-        runs = [
-            dispatch_feeder(feeder, ders, horizon, limits=limits, formulation="linearized-ac")
-            for _ in range(1 if name.endswith("96p") else max(1, repeats // 2 + 1))
-        ]
+        times = 1 if name.endswith("96p") else max(1, repeats // 2 + 1)
+        runs = repeated(times, feeder, ders, horizon, limits=limits, formulation="linearized-ac")
     else:  # mvlv-rural-5k
         from network_models.builtin import simbench_feeder
         from network_models.feeder import Feeder
@@ -258,26 +201,26 @@ def run_case(name: str, repeats: int) -> dict:
         buses = feeder.net.load.bus.to_numpy()
         ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
         ders += [
-            _pv(f"pv-{i}", int(b), float(rng.uniform(3e-3, 9e-3))) for i, b in enumerate(buses)
+            pv_system(f"pv-{i}", int(b), float(rng.uniform(3e-3, 9e-3)))
+            for i, b in enumerate(buses)
         ]
         horizon = Horizon(pd.Timestamp("2016-06-21 12:00"), 0.25, 15)
         start_step = 48
         if name.endswith("96p"):
-            ders += [_battery(f"bat-{i}", int(b), 0.01) for i, b in enumerate(buses[::50])]
+            ders += [battery_storage(f"bat-{i}", int(b), 0.01) for i, b in enumerate(buses[::50])]
             horizon = Horizon(pd.Timestamp("2016-06-21"), 24, 15)
             start_step = 0
         limits = OperatingLimits(0.92, 1.05, 100.0)
-        runs = [
-            dispatch_feeder(
-                feeder,
-                ders,
-                horizon,
-                limits=limits,
-                start_step=start_step,
-                formulation="linearized-ac",
-            )
-            for _ in range(1 if name.endswith("96p") else max(1, repeats // 2 + 1))
-        ]
+        times = 1 if name.endswith("96p") else max(1, repeats // 2 + 1)
+        runs = repeated(
+            times,
+            feeder,
+            ders,
+            horizon,
+            limits=limits,
+            start_step=start_step,
+            formulation="linearized-ac",
+        )
     last = runs[-1]
     row.update(
         {
@@ -311,16 +254,15 @@ def resolve_ratio() -> dict:
     from gridderms.dispatch.horizon import Horizon
     from network_models.loaders import load_feeder
     from solvers.acmodel import cached_ac_model
-    from solvers.opf.dispatch import (
-        DispatchRequest,
-        build_problem,
-        fixed_injection_pu,
-        make_formulation,
-    )
-    from solvers.opf.lp import HighsModel
+    from solvers.limits import DispatchLimits
+    from solvers.lp.highs import HighsModel
+    from solvers.lp.pyomo import PyomoHighsModel
+    from solvers.opf.ac_points import fixed_injection_pu
+    from solvers.opf.build import build_problem
+    from solvers.opf.formulation import make_formulation
     from solvers.opf.network import branch_ratings
-    from solvers.opf.problem import DispatchLimits, Objective
-    from solvers.opf.pyomo_backend import PyomoHighsModel
+    from solvers.opf.objective import Objective
+    from solvers.opf.request import DispatchRequest
 
     feeder = load_feeder("1-MV-rural--0-sw")
     ders = [d.model_copy(update={"curtailable": True}) for d in feeder_inventory(feeder)]
@@ -432,8 +374,7 @@ def main() -> None:
         f"{'build s':>9}{'solve s':>9}{'verify s':>9}{'total s':>9}{'wall s':>8}{'tot/solve':>10}"
         f"{'RSS MB':>8}"
     )
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for r in rows:
         if "error" in r:
             print(f"{r['case']:<22} error: {r['error']}")

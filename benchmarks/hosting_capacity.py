@@ -23,13 +23,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import print_header
 
 from network_models.loaders import load_feeder
-from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.operating_point import worst_case
 from solvers.hosting_capacity.reference import BruteForce
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.hosting_capacity.static import default_jobs, hosting_capacity
+from solvers.limits import StudyLimits
 
 RESULTS = Path(__file__).parent / "results" / "hosting_capacity.json"
 
@@ -116,8 +117,7 @@ def main() -> None:
         f"{'feeder':<18} {'buses':>6} {'ours s':>8} {'brute s':>10} {'ratio':>7} "
         f"{'max diff MW':>12} {'of tol':>7} {'binding':>9}"
     )
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for row in results:
         brute = row["brute_force"]
         mark = "*" if brute["extrapolated"] else " "

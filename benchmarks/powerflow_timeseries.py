@@ -20,6 +20,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from _common import print_header
 
 from network_models.loaders import load_feeder
 from network_models.profiles import FeederProfiles, daily_load_profiles
@@ -125,8 +126,7 @@ def main() -> None:
         f"{'runpp(ls2g) ms':>16}{'runpp(pp) ms':>14}{'x vs ls2g':>11}{'x vs pp':>9}"
         f"{'max dVm pu':>12}"
     )
-    print(header)
-    print("-" * len(header))
+    print_header(header)
     for r in rows:
         print(
             f"{r['feeder']:<20}{r['buses']:>6}{r['compiled_setup_ms']:>10.1f}"

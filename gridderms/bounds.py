@@ -149,7 +149,7 @@ def check_label(value: str, field: str = "text") -> str:
     Returns
     -------
     str
-        ``value`` unchanged.
+        The same text, not altered.
 
     Raises
     ------

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 from network_models.feeder import Feeder
-from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.managed import managed_hosting_capacity, pv_shape
 from solvers.hosting_capacity.operating_point import (
     MIN_LOAD_SHARE,
@@ -31,6 +30,7 @@ from solvers.hosting_capacity.timeseries import (
     TimeSeriesHostingCapacity,
     timeseries_hosting_capacity,
 )
+from solvers.limits import StudyLimits
 
 
 @dataclass
@@ -273,7 +273,7 @@ def write_outputs(study: HostingStudy, out: Path) -> list[Path]:
         The files written.
     """
     from gridderms.output import json_safe
-    from solvers.hosting_capacity.plot import plot_hosting_capacity
+    from gridderms.reports.hosting_capacity import plot_hosting_capacity
 
     result = study.static
     out.mkdir(parents=True, exist_ok=True)

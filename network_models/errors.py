@@ -1,4 +1,4 @@
-"""Errors raised while loading, validating or switching a feeder model.
+"""Errors raised while loading, validating, tracing or switching a feeder model.
 
 Every error names the element table, the element id and the problem, so the CLI and the API can
 show the message as it is, without a traceback.
@@ -7,18 +7,6 @@ show the message as it is, without a traceback.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-
-class FeederError(Exception):
-    """Base class of every feeder-model error; ``str(error)`` is the user-facing message."""
-
-
-class FeederNotFoundError(FeederError):
-    """The feeder source is neither a built-in name nor an existing file."""
-
-
-class FeederFileError(FeederError):
-    """A feeder file exists but cannot be read or parsed."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +34,18 @@ class ValidationIssue:
         return f"[{self.check}] {self.element} {self.element_id}: {self.message}"
 
 
+class FeederError(Exception):
+    """Base class of every feeder-model error; ``str(error)`` is the user-facing message."""
+
+
+class FeederNotFoundError(FeederError):
+    """The feeder source is neither a built-in name nor an existing file."""
+
+
+class FeederFileError(FeederError):
+    """A feeder file exists but cannot be read or parsed."""
+
+
 class FeederValidationError(FeederError):
     """One or more validation checks failed; ``issues`` lists every failure."""
 
@@ -69,3 +69,7 @@ class UnknownElementError(FeederError, KeyError):
 
 class SwitchingError(FeederError):
     """A switching operation cannot be carried out (unknown switch, already in that state...)."""
+
+
+class DeenergizedBusError(FeederError):
+    """A bus is in service but not connected to any source (ext_grid or slack generator)."""

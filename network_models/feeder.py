@@ -2,19 +2,22 @@
 
 Switching goes through :meth:`Feeder.open_switch` / :meth:`Feeder.close_switch`, which follow the
 ADMS's switching: they change the switch, bump :attr:`Feeder.version`, drop every cached model
-(topology, power-flow matrices) and return the new topology.
+(topology, power-flow matrices) and return the new topology. :meth:`Feeder.apply_switching`
+brings the switches to states and a version owned elsewhere (the service's database row).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandapower as pp
 
 from network_models.location import DEFAULT_LOCATION, FeederLocation
+from network_models.model_cache import ModelCache
 from network_models.profiles import FeederProfiles
-from network_models.topology import FeederTopology, build_topology, set_switch_state
+from network_models.switching import set_switch_state
+from network_models.topology import FeederTopology, build_topology
 
 #: element tables counted as DERs in summaries
 DER_TABLES = ("sgen", "storage")
@@ -51,7 +54,7 @@ class Feeder:
     location: FeederLocation = DEFAULT_LOCATION
     version: int = 0
     _topology: FeederTopology | None = field(default=None, repr=False)
-    model_cache: dict[str, Any] = field(default_factory=dict, repr=False)
+    model_cache: ModelCache = field(default_factory=ModelCache, repr=False)
 
     def topology(self) -> FeederTopology:
         """The in-service topology honouring the current switch states (cached)."""
@@ -77,6 +80,18 @@ class Feeder:
         set_switch_state(self.net, switch_id, closed)
         self.invalidate()
         return self.topology()
+
+    def apply_switching(self, states: Mapping[str, bool], version: int) -> None:
+        """Bring the switches to ``states`` (switch id as a string -> closed; switches not
+        named keep their state) at topology ``version``, as stored elsewhere (the service's
+        database row owns them): every switch that differs is set, every cached model is
+        dropped and :attr:`version` becomes ``version``."""
+        current = {int(i): bool(c) for i, c in self.net.switch.closed.items()}
+        for switch, state in states.items():
+            if current.get(int(switch)) != state:
+                set_switch_state(self.net, int(switch), bool(state))
+        self.invalidate()
+        self.version = version
 
     def counts(self) -> dict[str, int]:
         """Numbers of buses, lines, transformers, switches, loads and DERs."""

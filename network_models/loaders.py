@@ -22,6 +22,7 @@ import pandas as pd
 from network_models.builtin import BUILTIN_FEEDERS, BuildResult, simbench_feeder
 from network_models.errors import FeederFileError, FeederNotFoundError
 from network_models.feeder import Feeder
+from network_models.json_values import json_kind
 from network_models.location import (
     DEFAULT_LOCATION,
     FeederLocation,
@@ -31,7 +32,7 @@ from network_models.location import (
     location_from_mapping,
 )
 from network_models.profiles import FeederProfiles
-from network_models.safe_json import json_kind, read_pandapower_json
+from network_models.safe_json import read_pandapower_json
 from network_models.validation import validate_net
 
 logger = logging.getLogger(__name__)

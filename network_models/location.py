@@ -22,10 +22,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 LocationSource = Literal["user", "model", "builtin", "default"]
 
 
-class LocationError(ValueError):
-    """A location or time zone that cannot be used (named in the message)."""
-
-
 @dataclass(frozen=True)
 class FeederLocation:
     """Geographic location and local time zone of a feeder.
@@ -82,6 +78,10 @@ class FeederLocation:
         return FeederLocation(
             self.latitude_deg, self.longitude_deg, self.altitude_m, self.tz, source
         )
+
+
+class LocationError(ValueError):
+    """A location or time zone that cannot be used (named in the message)."""
 
 
 def zone(name: str) -> ZoneInfo:

@@ -34,6 +34,13 @@ import pandas as pd
 from pandapower.convert_format import convert_format
 
 from network_models.errors import FeederFileError
+from network_models.json_values import (
+    DECLARED_VALUES,
+    dtype_kind,
+    fits_declared,
+    json_kind,
+    key_path,
+)
 
 NET_TYPE = ("pandapower.auxiliary", "pandapowerNet")
 #: numpy scalar types pandapower writes (``io_utils.json_npint/json_npfloat/json_npbool``)
@@ -97,32 +104,6 @@ class RefusedTypeError(FeederFileError):
         self.module = module
         self.class_name = class_name
         self.where = where
-
-
-def json_kind(value: object) -> str:
-    """How a JSON value reads in a message: ``a string ('abc')``, ``a list``, ``null``..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({json.dumps(value)})"
-    if isinstance(value, int | float):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f"a string ({shown!r})"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        if "_module" in value and "_class" in value:
-            return f"a {value.get('_class')!s} object"
-        return "an object"
-    return f"a {type(value).__name__}"
-
-
-def key_path(where: str, key: object) -> str:
-    """JSON path of ``key`` in the object at ``where``."""
-    text = str(key)
-    return f"{where}.{text}" if text.isidentifier() else f"{where}[{text!r}]"
 
 
 class Decoder:
@@ -302,14 +283,14 @@ class Decoder:
             return
         index = index if type(index) is list and len(index) == len(data) else range(len(data))
         for position, column in enumerate(columns):
-            kind = _dtype_kind(dtypes.get(column)) if isinstance(column, str) else ""
+            kind = dtype_kind(dtypes.get(column)) if isinstance(column, str) else ""
             if not kind:
                 continue
             for label, row in zip(index, data, strict=True):
                 if type(row) is not list or position >= len(row) or row[position] is None:
                     continue
                 value = row[position]
-                if not _fits_declared(value, kind):
+                if not fits_declared(value, kind):
                     self.fail(
                         f"{where}._object[row {label!r}, column {column!r}]",
                         f"{column} is {json_kind(value)}, but the table declares the column "
@@ -392,30 +373,6 @@ def _multiindex(labels: pd.Index, names: object, rows: int) -> pd.Index:
     if names is not None:
         index.names = names
     return index
-
-
-#: what the values of a column declared of each kind must be
-DECLARED_VALUES = {"integer": "integers", "number": "numbers", "boolean": "true or false"}
-
-
-def _dtype_kind(name: object) -> str:
-    """``integer``, ``number``, ``boolean`` or ``""`` (other, unknown) for a dtype name."""
-    if not isinstance(name, str):
-        return ""
-    try:
-        kind = pd.api.types.pandas_dtype(name).kind
-    except (TypeError, ValueError):
-        return ""
-    return {"i": "integer", "u": "integer", "f": "number", "b": "boolean"}.get(kind, "")
-
-
-def _fits_declared(value: object, kind: str) -> bool:
-    """Whether a JSON value (not null) fits a column declared of ``kind``."""
-    if kind == "boolean":
-        return isinstance(value, bool)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return kind == "number" or isinstance(value, int) or float(value).is_integer()
 
 
 def read_pandapower_json(text: str, source: str, *, convert: bool = False) -> pp.pandapowerNet:

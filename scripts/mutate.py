@@ -6,8 +6,8 @@ Areas (``python scripts/mutate.py [AREA ...]``, default all):
 - ``auth``: every function of gridderms/service/auth.py and api/deps.py, against
   tests/test_auth_unit.py; no mutant may survive (exit status 1 otherwise);
 - ``activation``: ``store_result`` (the activation condition) and ``decide`` of
-  gridderms/service/dispatch.py, against tests/test_activation_unit.py;
-- ``ac-check``: ``_ac_limits`` of solvers/opf/dispatch.py (where the AC verification widens
+  gridderms/service/dispatch_runs.py, against tests/test_activation_unit.py;
+- ``ac-check``: ``widened`` of solvers/limits.py (where the AC verification widens
   the limits by its tolerances) with mutmut, and the tolerance constants themselves
   (mutmut mutates only inside functions, so each constant is set 10x larger and 10x smaller
   in turn), against the tolerance tests of tests/test_dispatch_physics.py.
@@ -78,20 +78,20 @@ AREAS: dict[str, Area] = {
         ),
     ),
     "activation": Area(
-        files=("gridderms/service/dispatch.py",),
+        files=("gridderms/service/dispatch_runs.py",),
         tests=("tests/test_activation_unit.py",),
         mutants=(
-            "gridderms.service.dispatch.x_store_result__mutmut_*",
-            "gridderms.service.dispatch.x_decide__mutmut_*",
+            "gridderms.service.dispatch_runs.x_store_result__mutmut_*",
+            "gridderms.service.dispatch_runs.x_decide__mutmut_*",
         ),
     ),
     "ac-check": Area(
-        files=("solvers/opf/dispatch.py",),
+        files=("solvers/limits.py",),
         tests=tuple(PHYSICS_TOLERANCE_TESTS),
-        mutants=("solvers.opf.dispatch.x__ac_limits__mutmut_*",),
+        mutants=("solvers.limits.x_widened__mutmut_*",),
         constants=(
-            Constant("solvers/opf/dispatch.py", "    vm_tolerance_pu: float = 1e-3", 1e-3),
-            Constant("solvers/opf/dispatch.py", "    loading_tolerance_percent: float = 0.5", 0.5),
+            Constant("solvers/limits.py", "VM_TOLERANCE_PU = 1e-3", 1e-3),
+            Constant("solvers/limits.py", "LOADING_TOLERANCE_PERCENT = 0.5", 0.5),
             Constant("solvers/timeseries.py", "TOLERANCE_PU = 1e-8", 1e-8),
         ),
     ),

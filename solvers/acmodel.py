@@ -19,6 +19,7 @@ from pandapower.pypower.idx_bus import BASE_KV
 from scipy import sparse
 
 from network_models.feeder import Feeder
+from network_models.model_cache import CacheKey
 from network_models.profiles import PROFILE_KEYS
 from solvers.powerflow import solve_ac
 
@@ -181,7 +182,7 @@ def compile_ac_model(net: pp.pandapowerNet) -> AcModel:
 
 
 #: key of the compiled model in :attr:`network_models.feeder.Feeder.model_cache`
-AC_MODEL_CACHE_KEY = "ac_model"
+AC_MODEL_CACHE_KEY = CacheKey("ac_model", AcModel)
 
 
 def cached_ac_model(feeder: Feeder) -> AcModel:
@@ -190,11 +191,7 @@ def cached_ac_model(feeder: Feeder) -> AcModel:
     :meth:`Feeder.open_switch` / :meth:`Feeder.close_switch` clear the cache, so the model
     always matches the current topology.
     """
-    model = feeder.model_cache.get(AC_MODEL_CACHE_KEY)
-    if not isinstance(model, AcModel):
-        model = compile_ac_model(feeder.net)
-        feeder.model_cache[AC_MODEL_CACHE_KEY] = model
-    return model
+    return feeder.model_cache.cached(AC_MODEL_CACHE_KEY, lambda: compile_ac_model(feeder.net))
 
 
 def _injection_map(

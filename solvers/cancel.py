@@ -3,7 +3,7 @@
 The caller states how to tell that the work should stop, a ``should_stop()`` callable, for a
 block of work (:func:`stop_when`); the long loops inside call :func:`checkpoint` (or iterate
 through :func:`each`), and the HiGHS solve installs ``should_stop`` as its simplex / IPM
-interrupt callback (:class:`solvers.opf.lp.HighsModel`). When ``should_stop()`` answers true,
+interrupt callback (:class:`solvers.lp.highs.HighsModel`). When ``should_stop()`` answers true,
 :class:`SolveCancelled` is raised from the next checkpoint and the work unwinds.
 
 ``should_stop`` is called often (every simplex iteration, every period of a loop): it must be

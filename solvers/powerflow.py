@@ -16,8 +16,8 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 
-from solvers.limits import OperatingLimits
-from solvers.violations import Violation, find_violations
+from solvers.limits import LimitBreach, OperatingLimits
+from solvers.violations import find_violations
 
 Backend = Literal["pandapower", "lightsim2grid"]
 
@@ -60,7 +60,7 @@ class PowerFlowResult:
     load_p_mw, generation_p_mw, storage_p_mw, shunt_p_mw : float
         Totals of the element results [MW]; with ``feeder_head`` and ``losses_mw`` they close
         the power balance.
-    violations : tuple of Violation
+    violations : tuple of LimitBreach
         Buses outside the band and branches over the thermal limit of ``limits``.
     deenergized_buses : tuple of int
         In-service buses that no source supplies (no voltage).
@@ -80,7 +80,7 @@ class PowerFlowResult:
     storage_p_mw: float
     shunt_p_mw: float
     limits: OperatingLimits
-    violations: tuple[Violation, ...]
+    violations: tuple[LimitBreach, ...]
     deenergized_buses: tuple[int, ...]
     elapsed_s: float
     notes: tuple[str, ...] = field(default=())

@@ -31,9 +31,9 @@ from solvers.acmodel import (
     slack_injection,
 )
 from solvers.cancel import each
-from solvers.limits import OperatingLimits
+from solvers.limits import LimitBreach, OperatingLimits
 from solvers.powerflow import BACKEND_LABELS, Backend, PowerFlowError, solve_ac
-from solvers.violations import Violation, find_violations
+from solvers.violations import find_violations
 
 Method = Literal["compiled", "runpp"]
 
@@ -94,9 +94,9 @@ class TimeSeriesResult:
         """Throughput over the solve loop, set-up excluded [1/s]."""
         return self.n_steps / self.solve_s if self.solve_s > 0 else float("inf")
 
-    def violations(self) -> list[Violation]:
+    def violations(self) -> list[LimitBreach]:
         """Every limit violation at every step."""
-        found: list[Violation] = []
+        found: list[LimitBreach] = []
         for position, step in enumerate(self.steps):
             found += find_violations(
                 self.vm_pu.iloc[position],
@@ -109,12 +109,12 @@ class TimeSeriesResult:
             )
         return found
 
-    def worst_violations(self, violations: list[Violation] | None = None) -> list[Violation]:
+    def worst_violations(self, violations: list[LimitBreach] | None = None) -> list[LimitBreach]:
         """The worst violation of each element over all steps, largest excess first.
 
         ``violations`` defaults to :meth:`violations`; pass it when already computed.
         """
-        worst: dict[tuple[str, str, int], Violation] = {}
+        worst: dict[tuple[str, str, int], LimitBreach] = {}
         for violation in self.violations() if violations is None else violations:
             key = (violation.kind, violation.element, violation.element_id)
             if key not in worst or violation.excess > worst[key].excess:
@@ -195,10 +195,11 @@ def run_timeseries(
             f"{profiles.n_steps} steps (0..{profiles.n_steps - 1})"
         )
     window = {key: frame.iloc[start : start + steps] for key, frame in profiles.values.items()}
+    run = _Window(profiles, window, start, steps, limits, name)
     if method == "compiled":
-        return _run_compiled(net, profiles, window, start, steps, limits, name, model)
+        return _run_compiled(net, run, model)
     if method == "runpp":
-        return _run_runpp(net, profiles, window, start, steps, limits, backend, name)
+        return _run_runpp(net, run, backend)
     raise ValueError(f"unknown time-series method '{method}'; use 'compiled' or 'runpp'")
 
 
@@ -207,17 +208,23 @@ def _step_label(profiles: FeederProfiles, step: int) -> str:
     return f"step {step} ({stamp:%Y-%m-%d %H:%M})"
 
 
-def _run_compiled(
-    net: pp.pandapowerNet,
-    profiles: FeederProfiles,
-    window: dict[tuple[str, str], pd.DataFrame],
-    start: int,
-    steps: int,
-    limits: OperatingLimits,
-    name: str,
-    model: AcModel | None,
-) -> TimeSeriesResult:
+@dataclass(frozen=True)
+class _Window:
+    """The profile steps one time series runs: ``count`` steps from ``start``."""
+
+    profiles: FeederProfiles
+    frames: dict[tuple[str, str], pd.DataFrame]  # the profiles' values at those steps
+    start: int
+    count: int
+    limits: OperatingLimits
+    feeder: str
+
+
+def _run_compiled(net: pp.pandapowerNet, run: _Window, model: AcModel | None) -> TimeSeriesResult:
     from lightsim2grid.solver import KLUSolverSingleSlack
+
+    profiles, window, start, steps = run.profiles, run.frames, run.start, run.count
+    limits, name = run.limits, run.feeder
 
     setup_start = time.perf_counter()
     model = model or compile_ac_model(net)
@@ -280,16 +287,9 @@ def _run_compiled(
     )
 
 
-def _run_runpp(
-    net: pp.pandapowerNet,
-    profiles: FeederProfiles,
-    window: dict[tuple[str, str], pd.DataFrame],
-    start: int,
-    steps: int,
-    limits: OperatingLimits,
-    backend: Backend,
-    name: str,
-) -> TimeSeriesResult:
+def _run_runpp(net: pp.pandapowerNet, run: _Window, backend: Backend) -> TimeSeriesResult:
+    profiles, window, start, steps = run.profiles, run.frames, run.start, run.count
+    limits, name = run.limits, run.feeder
     saved = {key: net[key[0]][key[1]].copy() for key in window}
     buses = net.bus.index[net.bus.in_service.astype(bool)]
     lines = net.line.index[net.line.in_service.astype(bool)]

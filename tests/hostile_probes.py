@@ -9,8 +9,8 @@ headers; an undocumented method. For every operation with a JSON body: a family 
 (nested 5,000 deep, arrays for objects, empty, garbage, not UTF-8, wrong content types, several
 MiB) and, for every field of a valid body, hostile values (huge, tiny, NaN as literal and as
 text, wrong JSON types, oversized strings, deep nesting; calendar edges with offsets for every
-date-time field). And pandapower JSON files to upload whose tables are of the wrong type or
-that name modules (``_module``) to import (:data:`UPLOADS`).
+date-time field). :func:`stratified` takes a subset with every kind of probe for every
+operation and every hostile value.
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from functools import cache
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -120,6 +119,29 @@ class Probe:
     role: str | None = "admin"
     headers: tuple[tuple[str, bytes], ...] = ()
     expect: int | None = None
+    #: the operation probed (``"<METHOD> <template>"``), set by :func:`probes`
+    operation: str = ""
+
+    @property
+    def kind(self) -> str:
+        """What is made hostile: ``path <name>``, ``query <name>``, ``field <path>``,
+        ``body`` or the name of an authentication or method probe."""
+        if self.family.startswith("body "):
+            return "body"
+        return self.family.split("=", 1)[0]
+
+    @property
+    def group(self) -> str:
+        """The kind without its parameter or field: ``path``, ``query``, ``field``, ``body``
+        or the name of an authentication or method probe."""
+        return self.kind.split(" ", 1)[0]
+
+    @property
+    def value(self) -> str:
+        """The hostile value's label (the family for authentication and method probes)."""
+        if self.family.startswith("body "):
+            return self.family.removeprefix("body ")
+        return self.family.split("=", 1)[-1]
 
     def describe(self) -> str:
         """The request in one line (long parts cut)."""
@@ -288,54 +310,91 @@ def probes(
     for full, operations in doc["paths"].items():
         path = full.removeprefix(PREFIX)
         values = {**real["*"], **real.get(path, {})}
-        concrete = _segment(path, "", "", values)
-        documented = {m for m in operations if m in METHODS}
-        for method in sorted(set(METHODS) - documented)[:1]:
-            yield Probe("undocumented-method", method, concrete, expect=405)
-        for method, operation in operations.items():
-            if method not in METHODS:
-                continue
-            parameters = operation.get("parameters", [])
-            yield from _auth_probes(method, concrete, "security" in operation, admin_key)
-            for parameter in parameters:
-                name, schema = parameter["name"], parameter.get("schema", {})
-                if parameter["in"] == "path":
-                    integer = "integer" in kinds(schema)
-                    hostile = (*PATH_INTEGERS, *PATH_TEXTS[:5]) if integer else PATH_TEXTS
-                    for value in hostile:
-                        target = _segment(path, name, quote(value, safe=""), values)
-                        yield Probe(f"path {name}={value[:20]!r}", method, target)
-                    target = _segment(path, name, "%FF%FE", values)
-                    yield Probe(f"path {name}=invalid UTF-8", method, target)
-                elif parameter["in"] == "query":
-                    found = kinds(schema)
-                    kind = next(
-                        (k for k in ("date-time", "integer", "number", "boolean") if k in found),
-                        "string",
-                    )
-                    texts = DATETIME_TEXTS if kind == "date-time" else QUERY_VALUES[kind]
-                    for value in texts:
-                        family = f"query {name}={value[:20]!r}"
-                        yield Probe(family, method, concrete, ((name, value),))
-            content = operation.get("requestBody", {}).get("content", {})
-            if JSON not in content or "multipart/form-data" in content:
-                continue
-            reference = content[JSON].get("schema", {})
-            schema_name = str(reference.get("$ref", "")).rsplit("/", 1)[-1]
-            dates = datetime_fields(doc, reference, set())
-            top = _resolve(doc, reference).get("properties", {}) if reference else {}
-            samples = bases.get(f"{method.upper()} {schema_name}") or bases.get(schema_name)
-            samples = samples or [{}]
-            for name, body, kind in body_family(dumps(samples[0])):
-                yield Probe(f"body {name}", method, concrete, content=body, content_type=kind)
-            for sample in samples:
-                paths = list(field_paths(sample))
-                paths += [(name,) for name in sorted(dates & set(top)) if name not in sample]
-                for field in paths:
-                    for label, value in _field_values(field[-1], dates):
-                        body = dumps(with_value(sample, field, value))
-                        family = f"field {'.'.join(map(str, field))}={label}"
-                        yield Probe(family, method, concrete, content=body)
+        for probe in _path_probes(doc, path, operations, values, bases, admin_key):
+            yield replace(probe, operation=f"{probe.method.upper()} {path}")
+
+
+def _path_probes(
+    doc: Mapping[str, Any],
+    path: str,
+    operations: Mapping[str, Any],
+    values: Mapping[str, str],
+    bases: Mapping[str, list[Any]],
+    admin_key: str,
+) -> Iterator[Probe]:
+    concrete = _segment(path, "", "", values)
+    documented = {m for m in operations if m in METHODS}
+    for method in sorted(set(METHODS) - documented)[:1]:
+        yield Probe("undocumented-method", method, concrete, expect=405)
+    for method, operation in operations.items():
+        if method not in METHODS:
+            continue
+        parameters = operation.get("parameters", [])
+        yield from _auth_probes(method, concrete, "security" in operation, admin_key)
+        for parameter in parameters:
+            name, schema = parameter["name"], parameter.get("schema", {})
+            if parameter["in"] == "path":
+                integer = "integer" in kinds(schema)
+                hostile = (*PATH_INTEGERS, *PATH_TEXTS[:5]) if integer else PATH_TEXTS
+                for value in hostile:
+                    target = _segment(path, name, quote(value, safe=""), values)
+                    yield Probe(f"path {name}={value[:20]!r}", method, target)
+                target = _segment(path, name, "%FF%FE", values)
+                yield Probe(f"path {name}=invalid UTF-8", method, target)
+            elif parameter["in"] == "query":
+                found = kinds(schema)
+                kind = next(
+                    (k for k in ("date-time", "integer", "number", "boolean") if k in found),
+                    "string",
+                )
+                texts = DATETIME_TEXTS if kind == "date-time" else QUERY_VALUES[kind]
+                for value in texts:
+                    family = f"query {name}={value[:20]!r}"
+                    yield Probe(family, method, concrete, ((name, value),))
+        content = operation.get("requestBody", {}).get("content", {})
+        if JSON not in content or "multipart/form-data" in content:
+            continue
+        reference = content[JSON].get("schema", {})
+        schema_name = str(reference.get("$ref", "")).rsplit("/", 1)[-1]
+        dates = datetime_fields(doc, reference, set())
+        top = _resolve(doc, reference).get("properties", {}) if reference else {}
+        samples = bases.get(f"{method.upper()} {schema_name}") or bases.get(schema_name)
+        samples = samples or [{}]
+        for name, body, kind in body_family(dumps(samples[0])):
+            yield Probe(f"body {name}", method, concrete, content=body, content_type=kind)
+        for sample in samples:
+            paths = list(field_paths(sample))
+            paths += [(name,) for name in sorted(dates & set(top)) if name not in sample]
+            for field in paths:
+                for label, value in _field_values(field[-1], dates):
+                    body = dumps(with_value(sample, field, value))
+                    family = f"field {'.'.join(map(str, field))}={label}"
+                    yield Probe(family, method, concrete, content=body)
+
+
+def stratified(listed: Iterable[Probe]) -> list[Probe]:
+    """A deterministic subset of ``listed``: one probe per operation and kind
+    (:attr:`Probe.kind`: each path and query parameter, each body field, the broken bodies,
+    each authentication probe), the value taken in turn over the operations; then the first
+    probe of every hostile value (per family: path, query, body, field) not sent yet."""
+    everything = list(listed)
+    strata: dict[tuple[str, str], list[Probe]] = {}
+    for probe in everything:
+        strata.setdefault((probe.operation, probe.kind), []).append(probe)
+    turns: dict[str, int] = {}
+    chosen = []
+    for members in strata.values():
+        group = members[0].group
+        turn = turns.get(group, 0)
+        turns[group] = turn + 1
+        chosen.append(members[turn % len(members)])
+    sent = {(probe.group, probe.value) for probe in chosen}
+    for probe in everything:
+        value = (probe.group, probe.value)
+        if value not in sent:
+            sent.add(value)
+            chosen.append(probe)
+    return chosen
 
 
 def send(client: httpx.Client, keys: dict[str, str], probe: Probe) -> httpx.Response | str:
@@ -375,56 +434,3 @@ def log_errors(log: Path) -> list[str]:
                 found.append(entry)
             waiting = False
     return found
-
-
-# -- hostile pandapower JSON files ---------------------------------------------------------
-
-#: modules the uploaded files name, each on the server's PYTHONPATH (the prefix "pandapower"
-#: passed the old loader's only check)
-SENTINELS = ("hx_sentinel_nested", "hx_sentinel_function", "hx_sentinel_cell", "pandapower_hx")
-#: a sentinel module imported leaves a file of its name in the directory $HX_SENTINEL_MARKERS
-SENTINEL_SOURCE = (
-    "import os, pathlib\n"
-    "pathlib.Path(os.environ['HX_SENTINEL_MARKERS'], __name__).write_text('imported')\n"
-)
-
-
-@cache
-def _case4gs_text() -> str:
-    import pandapower as pp
-    import pandapower.networks as pn
-
-    return str(pp.to_json(pn.case4gs()))
-
-
-def case4gs_json() -> dict[str, Any]:
-    """A real small pandapower JSON document (``pandapower.to_json(case4gs())``), a new copy."""
-    document: dict[str, Any] = json.loads(_case4gs_text())
-    return document
-
-
-def _module_in_a_cell(document: dict[str, Any]) -> None:
-    bus = document["_object"]["bus"]
-    frame = json.loads(bus["_object"])
-    frame["data"][0][0] = _naming(SENTINELS[2], "DataFrame")
-    bus["_object"] = json.dumps(frame)
-
-
-def _naming(module: str, kind: str, value: str = "{}") -> dict[str, str]:
-    return {"_module": module, "_class": kind, "_object": value}
-
-
-UPLOADS = {
-    "bus-is-a-string": lambda d: d["_object"].update(bus="not a table"),
-    "bus-is-a-list": lambda d: d["_object"].update(bus=[1, 2, 3]),
-    "bus-is-a-number": lambda d: d["_object"].update(bus=1e308),
-    "no-bus": lambda d: d["_object"].pop("bus"),
-    "object-is-a-string": lambda d: d.update(_object="{}"),
-    "nested-module": lambda d: d["_object"].update(bus=_naming(SENTINELS[0], "DataFrame")),
-    "function-of-a-module": lambda d: d["_object"].update(
-        name=_naming(SENTINELS[1], "function", "run")
-    ),
-    "module-in-a-cell": _module_in_a_cell,
-    "module-prefix": lambda d: d.update(_module=SENTINELS[3]),
-    "deep-in-a-table": lambda d: d["_object"].update(bus=json.loads("[" * 900 + "]" * 900)),
-}

@@ -17,9 +17,10 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -109,6 +110,20 @@ class ApiServer:
         headers = {"X-API-Key": self.keys[role]} if role else {}
         return httpx.Client(base_url=self.base + "/api/v1", headers=headers, timeout=120)
 
+    def load_feeder(
+        self, name: str, builtin: str = "cigre-mv-der", mode: str | None = None
+    ) -> dict[str, Any]:
+        """Load the built-in feeder ``builtin`` as ``name`` (then set its operating ``mode``);
+        return the feeder as ``POST /feeders`` answered."""
+        with self.client("admin") as admin:
+            response = admin.post("/feeders", json={"builtin": builtin, "name": name})
+            assert response.status_code == 201, response.text
+            if mode is not None:
+                changed = admin.put(f"/feeders/{name}/mode", json={"operating_mode": mode})
+                assert changed.status_code == 200, changed.text
+        loaded: dict[str, Any] = response.json()
+        return loaded
+
 
 def create_keys(database_url: str) -> dict[str, str]:
     """One API key per role, created directly in the database."""
@@ -127,8 +142,11 @@ def create_keys(database_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def api_server(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]:
-    """Serve the API with uvicorn on a free 127.0.0.1 port until the block ends."""
+def api_server(
+    database_url: str, log: Path, quiet: bool = False, **env: str
+) -> Iterator[ApiServer]:
+    """Serve the API with uvicorn on a free 127.0.0.1 port until the block ends (``quiet``:
+    without the access log and below warnings, as a benchmark runs it)."""
     port = free_port()
     environment = {
         **os.environ,
@@ -149,6 +167,7 @@ def api_server(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]:
                 "127.0.0.1",
                 "--port",
                 str(port),
+                *(("--no-access-log", "--log-level", "warning") if quiet else ()),
             ],
             cwd=REPO,
             env=environment,
@@ -180,21 +199,63 @@ def api_server(database_url: str, log: Path, **env: str) -> Iterator[ApiServer]:
 
 
 @contextmanager
+def served(
+    tmp_path_factory: pytest.TempPathFactory, backend: str, name: str, **env: str
+) -> Iterator[ApiServer]:
+    """The API on a fresh, migrated database of ``backend`` (files in a new temporary
+    directory ``name``) until the block ends."""
+    directory = tmp_path_factory.mktemp(name)
+    url = fresh_database(backend, directory)
+    upgrade(url)
+    with api_server(url, directory / "server.log", **env) as server:
+        yield server
+
+
+@contextmanager
 def servers_per_backend(
-    tmp_path_factory: pytest.TempPathFactory, prefix: str = ""
+    tmp_path_factory: pytest.TempPathFactory, prefix: str = "", **env: str
 ) -> Iterator[dict[str, ApiServer]]:
     """The API served on each backend (one migrated database each), stopped at the end."""
-    contexts = {}
-    for backend in BACKENDS:
-        directory = tmp_path_factory.mktemp(f"{prefix}{backend}")
-        url = fresh_database(backend, directory)
-        upgrade(url)
-        contexts[backend] = api_server(url, directory / "server.log")
-    running = {}
-    try:
-        for backend, context in contexts.items():
-            running[backend] = context.__enter__()
-        yield running
-    finally:
-        for backend in running:
-            contexts[backend].__exit__(None, None, None)
+    with ExitStack() as stack:
+        yield {
+            backend: stack.enter_context(served(tmp_path_factory, backend, prefix + backend, **env))
+            for backend in BACKENDS
+        }
+
+
+def commands(client: httpx.Client, name: str, **params: Any) -> list[dict[str, Any]]:
+    """The commands of feeder ``name`` (up to 1,000 unless ``limit`` says otherwise)."""
+    response = client.get(f"/feeders/{name}/commands", params={"limit": 1000, **params})
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+def wait_for_status(
+    client: httpx.Client, path: str, statuses: tuple[str, ...], within_s: float
+) -> dict[str, Any]:
+    """Poll the job at ``path`` until its status is one of ``statuses`` (fail after
+    ``within_s`` [s]); return it."""
+    deadline = time.monotonic() + within_s
+    while (run := client.get(path).json())["status"] not in statuses:
+        assert time.monotonic() < deadline, (statuses, run)
+        time.sleep(0.05)
+    return dict(run)
+
+
+def assert_cancel_refusals(
+    client: httpx.Client, jobs: str, label: str, done: str, status: str, cancelled: str
+) -> None:
+    """Job ``done`` of the collection ``jobs`` (``dispatch-runs``, ``hosting-capacity``), over
+    with ``status``, cannot be cancelled (409 naming the status), nor ``cancelled`` again (409),
+    nor an unknown job (404 naming the ``label``)."""
+    finished = client.post(f"/{jobs}/{done}/cancel")
+    assert finished.status_code == 409
+    assert finished.json()["detail"] == (
+        f"{label} '{done}' is {status}; only a queued or running job can be cancelled"
+    )
+    again = client.post(f"/{jobs}/{cancelled}/cancel")
+    assert again.status_code == 409 and "is cancelled" in again.json()["detail"]
+    unknown = client.post(f"/{jobs}/no-such-run/cancel")
+    assert unknown.status_code == 404
+    assert unknown.json() == {"detail": f"{label} 'no-such-run' not found"}

@@ -15,62 +15,26 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from service_fixtures import BACKENDS, ApiServer, servers_per_backend
+from payloads import FEASIBLE
+from service_fixtures import ApiServer, commands
 
 from gridderms.ders import BatteryStorage, EvCharger, FlexibleLoad, PvSystem, ReactiveCapability
 from gridderms.ders.setpoints import SetpointError, check_setpoint, p_range_mw
 from gridderms.persistence.database import make_engine, session_factory
 from gridderms.service.auth import Principal
-from gridderms.service.dispatch import DispatchSpec, execute_run, request_run
-from gridderms.service.feeders import FeederModels
+from gridderms.service.dispatch_runs import DispatchSpec, execute_run, request_run
+from gridderms.service.feeder_models import FeederModels
 from solvers.limits import OperatingLimits
 
 REPO = Path(__file__).resolve().parents[1]
-SPEC = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 1.0,
-    "step_minutes": 15,
-    "vm_min_pu": 0.9,
-    "vm_max_pu": 1.1,
-    "max_loading_percent": 200.0,
-    "execution": "job",
-}
+SPEC = {**FEASIBLE, "execution": "job"}
 LIMITS = OperatingLimits(vm_min_pu=0.9, vm_max_pu=1.1, max_loading_percent=200.0)
 ADMS = Principal("test-adms", "adms")
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
-    """The API served on each backend (one migrated database each)."""
-    with servers_per_backend(tmp_path_factory, "safety") as running:
-        yield running
-
-
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, servers: dict[str, ApiServer]) -> ApiServer:
-    """The API on one backend."""
-    return servers[request.param]
-
-
-def _load(server: ApiServer, name: str, mode: str = "automatic") -> None:
-    with server.client("admin") as admin:
-        response = admin.post("/feeders", json={"builtin": "cigre-mv-der", "name": name})
-        assert response.status_code == 201, response.text
-        response = admin.put(f"/feeders/{name}/mode", json={"operating_mode": mode})
-        assert response.status_code == 200, response.text
-
-
-def _commands(client: httpx.Client, name: str, **params: Any) -> list[dict[str, Any]]:
-    response = client.get(f"/feeders/{name}/commands", params={"limit": 1000, **params})
-    assert response.status_code == 200, response.text
-    rows: list[dict[str, Any]] = response.json()
-    return rows
 
 
 def _run_in_process(
@@ -108,7 +72,7 @@ def test_a_der_changed_during_the_solve_gets_no_schedule_command(
 ) -> None:
     method, path, body = change
     name = f"race-{path.split('/')[-1]}"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     role = "adms" if path.endswith("availability") else "operator"
     solves: list[int] = []
 
@@ -129,14 +93,14 @@ def test_a_der_changed_during_the_solve_gets_no_schedule_command(
         assert active.status_code == 200, active.text
         points = [p for p in active.json()["points"] if p["der_id"] == "sgen-3"]
         assert points and all(p["mode"] == "fixed" for p in points)
-        schedule_commands = _commands(adms, name, kind="schedule", status="pending")
+        schedule_commands = commands(adms, name, kind="schedule", status="pending")
         assert schedule_commands, "the other DERs are commanded"
         assert "sgen-3" not in {c["der_id"] for c in schedule_commands}
 
 
 def test_a_der_that_keeps_changing_holds_the_schedule_for_approval(server: ApiServer) -> None:
     name = "race-flapping"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
 
     def operator_flaps(solve: int) -> None:  # lock out, release, lock out: after every read
         action = "lockout" if solve % 2 else "release"
@@ -150,7 +114,7 @@ def test_a_der_that_keeps_changing_holds_the_schedule_for_approval(server: ApiSe
     assert any("sgen-3 (locked_out)" in reason for reason in held), held
     with server.client("adms") as adms, server.client("operator") as operator:
         assert adms.get(f"/feeders/{name}/schedules/active").status_code == 404
-        assert _commands(adms, name, kind="schedule") == []
+        assert commands(adms, name, kind="schedule") == []
         schedule = adms.get(f"/dispatch-runs/{run['run_id']}/schedule").json()
         assert schedule["state"] == "pending_approval", schedule
         refused = operator.post(f"/feeders/{name}/schedules/{schedule['schedule_id']}/approve")
@@ -160,7 +124,7 @@ def test_a_der_that_keeps_changing_holds_the_schedule_for_approval(server: ApiSe
 
 def test_approval_commands_only_ders_that_may_be_commanded_now(server: ApiServer) -> None:
     name = "approve-after-lockout"
-    _load(server, name, mode="manual")
+    server.load_feeder(name, mode="manual")
     with server.client("adms") as adms, server.client("operator") as operator:
         response = adms.post(f"/feeders/{name}/dispatch-runs", json={**SPEC, "execution": "inline"})
         assert response.status_code == 201, response.text
@@ -168,12 +132,12 @@ def test_approval_commands_only_ders_that_may_be_commanded_now(server: ApiServer
         assert operator.post(f"/feeders/{name}/ders/sgen-3/lockout").status_code == 200
         refused = operator.post(f"/feeders/{name}/schedules/{schedule['schedule_id']}/approve")
         assert refused.status_code == 409 and "sgen-3" in refused.json()["detail"]
-        assert _commands(adms, name, kind="schedule") == []
+        assert commands(adms, name, kind="schedule") == []
 
 
 def test_overrides_are_checked_against_the_capability(server: ApiServer) -> None:
     name = "override-checks"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     with server.client("operator") as operator, server.client("adms") as adms:
         der = adms.get(f"/feeders/{name}/ders/sgen-3").json()
         nameplate = der["record"]["p_nameplate_mw"]
@@ -187,10 +151,10 @@ def test_overrides_are_checked_against_the_capability(server: ApiServer) -> None
         assert above.status_code == 422 and "p_nameplate_mw" in above.text
         too_much_q = operator.put(path, json={"p_mw": nameplate / 2, "q_mvar": s_rated})
         assert too_much_q.status_code == 422 and "reactive capability" in too_much_q.text
-        assert _commands(adms, name, kind="setpoint") == []  # nothing queued
+        assert commands(adms, name, kind="setpoint") == []  # nothing queued
         accepted = operator.put(path, json={"p_mw": nameplate / 2, "q_mvar": 0.0})
         assert accepted.status_code == 200, accepted.text
-        (queued,) = _commands(adms, name, kind="setpoint", status="pending")
+        (queued,) = commands(adms, name, kind="setpoint", status="pending")
         assert queued["payload"] == {"p_mw": nameplate / 2, "q_mvar": 0.0}
         assert operator.post(f"/feeders/{name}/ders/sgen-4/lockout").status_code == 200
         locked = operator.put(f"/feeders/{name}/ders/sgen-4/override", json={"p_mw": 0.0})
@@ -199,7 +163,7 @@ def test_overrides_are_checked_against_the_capability(server: ApiServer) -> None
 
 def test_telemetry_batches_are_idempotent(server: ApiServer) -> None:
     name = "idempotent"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     batch = {
         "measurements": [
             {"der_id": "sgen-3", "measured_at": "2024-06-21T09:50:00Z", "p_mw": 0.01},
@@ -279,7 +243,7 @@ def test_lockout_at_20_percent_of_a_real_job_is_not_dispatched(
     progress (it has read the DERs and is solving)."""
     server = servers["postgresql"]
     name = "race-live"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     spec = {
         **SPEC,
         "start": "2024-06-21T08:00:00Z",
@@ -303,7 +267,7 @@ def test_lockout_at_20_percent_of_a_real_job_is_not_dispatched(
             assert time.monotonic() < deadline
             time.sleep(0.2)
         assert state["status"] == "optimal", state
-        commanded = {c["der_id"] for c in _commands(adms, name, kind="schedule")}
+        commanded = {c["der_id"] for c in commands(adms, name, kind="schedule")}
         assert commanded and "sgen-3" not in commanded
         active = adms.get(f"/feeders/{name}/schedules/active", params={"der_id": "sgen-3"})
         if active.status_code == 200:  # solved again without the DER

@@ -20,13 +20,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridderms.persistence.database import make_engine, session_factory
+from gridderms.persistence.errors import RecordNotFoundError
+from gridderms.persistence.feeders import feeder_by_name
 from gridderms.persistence.models import AuditRow, Base, CommandRow, ScheduleRow
-from gridderms.persistence.repositories import (
-    RecordNotFoundError,
-    feeder_by_name,
-    schedule_envelopes,
-)
-from gridderms.service import dispatch, feeders
+from gridderms.persistence.runs import schedule_envelopes
+from gridderms.service import dispatch_runs as dispatch
+from gridderms.service import feeder_models, feeders
 from gridderms.service.activation import der_versions
 from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.ders import ders_of
@@ -58,19 +57,19 @@ class FakeResult:
 @dataclass
 class Env:
     sessions: sessionmaker[Session]
-    models: feeders.FeederModels
+    models: feeder_models.FeederModels
 
 
 @pytest.fixture(scope="module")
 def template(
     tmp_path_factory: pytest.TempPathFactory, cache_dir: Path
-) -> tuple[Path, feeders.FeederModels]:
+) -> tuple[Path, feeder_models.FeederModels]:
     """A SQLite database with feeder ``act`` (CIGRE MV, 15 DERs) loaded, manual mode, and the
     in-memory models (shared: every copy has the feeder at the same version)."""
     path = tmp_path_factory.mktemp("activation") / "template.db"
     engine = make_engine(f"sqlite:///{path}")
     Base.metadata.create_all(engine)
-    models = feeders.FeederModels(cache_dir)
+    models = feeder_models.FeederModels(cache_dir)
     try:
         with session_factory(engine)() as session:
             feeders.load_builtin(session, models, SYSTEM, "cigre-mv-der", FEEDER)
@@ -80,7 +79,7 @@ def template(
 
 
 @pytest.fixture
-def env(tmp_path: Path, template: tuple[Path, feeders.FeederModels]) -> Iterator[Env]:
+def env(tmp_path: Path, template: tuple[Path, feeder_models.FeederModels]) -> Iterator[Env]:
     """A fresh copy of the template database."""
     path = tmp_path / "act.db"
     shutil.copyfile(template[0], path)
@@ -93,7 +92,7 @@ def env(tmp_path: Path, template: tuple[Path, feeders.FeederModels]) -> Iterator
 
 def _mode(env: Env, mode: str) -> None:
     with env.sessions() as session:
-        feeders.set_mode(session, SYSTEM, FEEDER, mode)
+        dispatch.set_mode(session, SYSTEM, FEEDER, mode)
 
 
 def _schedule_frame(session: Session) -> pd.DataFrame:
@@ -284,6 +283,13 @@ def _decide(env: Env, schedule_id: int, approve: bool, feeder: str = FEEDER) -> 
         return dispatch.decide(session, OPERATOR, feeder, schedule_id, approve=approve)
 
 
+def _refused_approval(env: Env, schedule_id: int) -> str:
+    """The message of the conflict that approving ``schedule_id`` raises."""
+    with pytest.raises(ConflictError) as raised:
+        _decide(env, schedule_id, True)
+    return str(raised.value)
+
+
 def test_approval_activates_once_and_queues_the_commands(env: Env) -> None:
     _, first = _store(env)
     _, second = _store(env)
@@ -293,9 +299,7 @@ def test_approval_activates_once_and_queues_the_commands(env: Env) -> None:
     assert approved.activated_at is not None
     ders = _der_ids(env)
     assert _state(env)["pending"] == sorted((first, d) for d in ders)
-    with pytest.raises(ConflictError) as twice:
-        _decide(env, first, True)
-    assert str(twice.value) == f"schedule {first} is active, not pending_approval"
+    assert _refused_approval(env, first) == f"schedule {first} is active, not pending_approval"
     _decide(env, second, True)
     state = _state(env)
     assert state["schedules"] == [(first, "superseded", "op-1"), (second, "active", "op-1")]
@@ -333,9 +337,7 @@ def test_approval_is_refused_on_a_newer_topology_rejection_is_not(env: Env) -> N
         feeder = feeder_by_name(session, FEEDER)
         feeder.version += 1
         session.commit()
-    with pytest.raises(ConflictError) as raised:
-        _decide(env, schedule, True)
-    assert str(raised.value) == (
+    assert _refused_approval(env, schedule) == (
         f"schedule {schedule} was computed on topology version 0; feeder '{FEEDER}' is now at "
         f"version 1: dispatch again"
     )
@@ -346,9 +348,7 @@ def test_approval_is_refused_on_a_newer_topology_rejection_is_not(env: Env) -> N
 def test_approval_is_refused_when_ders_changed(env: Env) -> None:
     _, schedule = _store(env, der_changed=True)
     assert schedule is not None
-    with pytest.raises(ConflictError) as raised:
-        _decide(env, schedule, True)
-    assert str(raised.value) == (
+    assert _refused_approval(env, schedule) == (
         f"schedule {schedule}: DERs changed since it was computed: sgen-3 (available); "
         f"dispatch again"
     )
@@ -399,9 +399,7 @@ def test_approval_checks_each_point_against_its_der(env: Env) -> None:
     frame.loc[(frame.der_id == "sgen-3") & (frame.period == 2), "p_mw"] = 1e4
     _, schedule = _store(env, frame=frame)
     assert schedule is not None
-    with pytest.raises(ConflictError) as raised:
-        _decide(env, schedule, True)
-    message = str(raised.value)
+    message = _refused_approval(env, schedule)
     assert message.startswith(f"schedule {schedule}: ") and "sgen-3" in message
     assert "schedule period 2" in message
     assert _state(env)["schedules"] == [(schedule, "pending_approval", None)]

@@ -8,56 +8,20 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from service_fixtures import BACKENDS, ApiServer, servers_per_backend
+from payloads import FEASIBLE, pv_body
+from service_fixtures import ApiServer, assert_cancel_refusals, wait_for_status
 
-FEASIBLE = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 1.0,
-    "step_minutes": 15,
-    "vm_min_pu": 0.9,
-    "vm_max_pu": 1.1,
-    "max_loading_percent": 200.0,
-}
-PV = {
-    "der_type": "pv",
-    "der_id": "pv-new",
-    "name": "roof",
-    "bus": 5,
-    "reactive": {"s_rated_mva": 0.05, "pf_min": 0.9, "ieee1547_category": "B"},
-    "p_nameplate_mw": 0.05,
-    "p_available_mw": 0.04,
-    "curtailable": True,
-}
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
-    """The API served on each backend (one migrated database each)."""
-    with servers_per_backend(tmp_path_factory, "") as running:
-        yield running
-
-
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, servers: dict[str, ApiServer]) -> ApiServer:
-    """The API on one backend."""
-    return servers[request.param]
-
-
-def _load(server: ApiServer, name: str) -> None:
-    with server.client("admin") as admin:
-        response = admin.post("/feeders", json={"builtin": "cigre-mv-der", "name": name})
-        assert response.status_code == 201, response.text
+PV = pv_body("pv-new")
 
 
 def _flow(server: ApiServer) -> dict[str, object]:
     """The ADMS flow over HTTP only; returns what must agree across backends."""
     name = "flow"
-    _load(server, name)
+    server.load_feeder(name)
     with server.client("adms") as adms, server.client("operator") as operator:
         ders = adms.get(f"/feeders/{name}/ders").json()
         assert len(ders) == 15 and ders[0]["der_id"] == "sgen-0"
@@ -230,7 +194,7 @@ def test_role_matrix_for_every_state_changing_route(server: ApiServer) -> None:
 
 def test_every_state_change_is_audited_with_before_and_after(server: ApiServer) -> None:
     name = "audited"
-    _load(server, name)
+    server.load_feeder(name)
     base = f"/feeders/{name}"
     with (
         server.client("adms") as adms,
@@ -267,7 +231,7 @@ def test_every_state_change_is_audited_with_before_and_after(server: ApiServer) 
 
 def test_strict_validation_and_unknown_ids(server: ApiServer) -> None:
     name = "strict"
-    _load(server, name)
+    server.load_feeder(name)
     with server.client("adms") as adms:
         cases = [
             {"measurements": [{"measured_at": "2024-06-21T10:00:00Z", "p_mw": True}]},
@@ -318,7 +282,7 @@ def test_strict_validation_and_unknown_ids(server: ApiServer) -> None:
 
 def test_switching_conflicts_and_history(server: ApiServer) -> None:
     name = "switching"
-    _load(server, name)
+    server.load_feeder(name)
     with server.client("adms") as adms:
         assert adms.post(f"/feeders/{name}/switches/0/open", json={}).json()["version"] == 1
         stale = adms.post(f"/feeders/{name}/switches/0/close", json={"expected_version": 0})
@@ -338,7 +302,7 @@ def test_switching_conflicts_and_history(server: ApiServer) -> None:
 
 def test_manual_mode_waits_for_approval_and_overrides_are_carried(server: ApiServer) -> None:
     name = "manual"
-    _load(server, name)
+    server.load_feeder(name)
     with server.client("adms") as adms, server.client("operator") as operator:
         override = operator.put(
             f"/feeders/{name}/ders/sgen-8/override", json={"p_mw": 0.5, "q_mvar": 0.0}
@@ -364,7 +328,7 @@ def test_manual_mode_waits_for_approval_and_overrides_are_carried(server: ApiSer
 
 def test_long_dispatch_is_a_job_and_infeasible_runs_are_diagnosed(server: ApiServer) -> None:
     name = "jobs"
-    _load(server, name)
+    server.load_feeder(name)
     with server.client("adms") as adms:
         request = {
             "start": "2024-06-21T09:00:00Z",
@@ -387,18 +351,9 @@ def test_long_dispatch_is_a_job_and_infeasible_runs_are_diagnosed(server: ApiSer
         assert adms.get(f"{location}/schedule").status_code == 404
 
 
-def _wait(client: httpx.Client, path: str, statuses: tuple[str, ...], within_s: float) -> dict:
-    """Poll ``path`` until its status is one of ``statuses`` (fail after ``within_s``)."""
-    deadline = time.monotonic() + within_s
-    while (run := client.get(path).json())["status"] not in statuses:
-        assert time.monotonic() < deadline, (statuses, run)
-        time.sleep(0.05)
-    return dict(run)
-
-
 def test_cancel_dispatch_jobs_queued_and_running(server: ApiServer) -> None:
     name = "cancel"
-    _load(server, name)
+    server.load_feeder(name)
     long_run = {**FEASIBLE, "horizon_h": 24.0, "execution": "job"}
     with server.client("adms") as adms, server.client("viewer") as viewer:
         # one dispatch worker (the default): the second job waits in the queue
@@ -411,31 +366,22 @@ def test_cancel_dispatch_jobs_queued_and_running(server: ApiServer) -> None:
         assert queued.status_code == 200, queued.text
         assert queued.json()["status"] == "cancelled" and queued.json()["finished_at"]
         path = f"/dispatch-runs/{first['run_id']}"
-        _wait(adms, path, ("running",), 30)
+        wait_for_status(adms, path, ("running",), 30)
         running = adms.post(f"{path}/cancel")
         assert running.status_code == 202, running.text
         assert running.json()["status"] == "cancelling"
         # stops at the checkpoint after the solve: nothing stored
-        run = _wait(adms, path, ("cancelled", "optimal", "infeasible", "failed"), 30)
+        run = wait_for_status(adms, path, ("cancelled", "optimal", "infeasible", "failed"), 30)
         assert run["status"] == "cancelled" and run["summary"] is None, run
         assert adms.get(f"{path}/schedule").status_code == 404
         # the cancelled queued job never runs: a job queued after it finishes first
         third = adms.post(f"/feeders/{name}/dispatch-runs", json={**FEASIBLE, "execution": "job"})
         assert third.status_code == 202, third.text
-        done = _wait(adms, f"/dispatch-runs/{third.json()['run_id']}", ("optimal",), 30)
+        done = wait_for_status(adms, f"/dispatch-runs/{third.json()['run_id']}", ("optimal",), 30)
         skipped = adms.get(f"/dispatch-runs/{second['run_id']}").json()
         assert skipped["status"] == "cancelled" and skipped["started_at"] is None
-        finished = adms.post(f"/dispatch-runs/{done['run_id']}/cancel")
-        assert finished.status_code == 409
-        assert finished.json()["detail"] == (
-            f"dispatch run '{done['run_id']}' is optimal; only a queued or running job can be "
-            f"cancelled"
-        )
-        again = adms.post(f"{path}/cancel")
-        assert again.status_code == 409 and "is cancelled" in again.json()["detail"]
-        unknown = adms.post("/dispatch-runs/no-such-run/cancel")
-        assert unknown.status_code == 404
-        assert unknown.json() == {"detail": "dispatch run 'no-such-run' not found"}
+        jobs = ("dispatch-runs", "dispatch run")
+        assert_cancel_refusals(adms, *jobs, done["run_id"], "optimal", first["run_id"])
         audit = adms.get("/audit", params={"action": "dispatch.cancel", "limit": 10}).json()
         trail = {(a["target_id"], a["before"]["status"], a["after"]["status"]) for a in audit}
         assert trail == {

@@ -6,20 +6,20 @@ in the database: seen by a second service instance at once and after a restart."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandapower as pp
 import pytest
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database, servers_per_backend
+from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
 from sqlalchemy import update
 
 from gridderms.persistence.database import make_engine, session_factory
 from gridderms.persistence.migrate import upgrade
 from gridderms.persistence.models import ApiKeyRow
 from gridderms.service.auth import SYSTEM
-from gridderms.service.feeders import FeederModels, load_builtin, set_location
+from gridderms.service.feeder_models import FeederModels
+from gridderms.service.feeders import load_builtin, set_location
 from network_models.loaders import load_feeder
 
 UPLOAD = "/feeders/upload"
@@ -44,29 +44,13 @@ SAN_DIEGO = {
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
-    """The API served on each backend (one migrated database each)."""
-    with servers_per_backend(tmp_path_factory, "location-") as running:
-        yield running
-
-
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, servers: dict[str, ApiServer]) -> ApiServer:
-    """The API on one backend."""
-    return servers[request.param]
-
-
-@pytest.fixture(scope="module")
 def baran_wu_json() -> str:
     """Baran & Wu as pandapower JSON: a model that declares no location."""
     return str(pp.to_json(load_feeder("baran-wu-33").net))
 
 
 def _load(server: ApiServer, name: str) -> None:
-    with server.client("admin") as admin:
-        response = admin.post("/feeders", json={"builtin": "cigre-mv-der", "name": name})
-        assert response.status_code == 201, response.text
-        assert response.json()["location"] == CIGRE_REGION
+    assert server.load_feeder(name)["location"] == CIGRE_REGION
 
 
 def _message(response: Any, loc: list[str]) -> str:

@@ -6,22 +6,13 @@ starting state of dispatch (battery state of charge, locked-out DER output)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
-from service_fixtures import BACKENDS, ApiServer, servers_per_backend
+from payloads import FEASIBLE
+from service_fixtures import ApiServer, commands
 
-FEASIBLE = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 1.0,
-    "step_minutes": 15,
-    "vm_min_pu": 0.9,
-    "vm_max_pu": 1.1,
-    "max_loading_percent": 200.0,
-}
 #: CIGRE MV at the default limits (0.95-1.05 pu, 100 %) overloads its transformers at noon
 # CIGRE MV's transformers carry about 60 % at noon on the standard profiles: a 40 % limit
 # cannot be met by its DERs
@@ -50,27 +41,6 @@ BATTERY = {
 ENERGY_TOL_MWH = 1e-6
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
-    """The API served on each backend (one migrated database each)."""
-    with servers_per_backend(tmp_path_factory, "ops") as running:
-        yield running
-
-
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, servers: dict[str, ApiServer]) -> ApiServer:
-    """The API on one backend."""
-    return servers[request.param]
-
-
-def _load(server: ApiServer, name: str, mode: str = "automatic") -> None:
-    with server.client("admin") as admin:
-        response = admin.post("/feeders", json={"builtin": "cigre-mv-der", "name": name})
-        assert response.status_code == 201, response.text
-        response = admin.put(f"/feeders/{name}/mode", json={"operating_mode": mode})
-        assert response.status_code == 200, response.text
-
-
 def _dispatch(client: httpx.Client, name: str, request: dict[str, Any]) -> dict[str, Any]:
     response = client.post(f"/feeders/{name}/dispatch-runs", json=request)
     assert response.status_code == 201, response.text
@@ -85,16 +55,9 @@ def _alarms(client: httpx.Client, name: str, **params: Any) -> list[dict[str, An
     return rows
 
 
-def _commands(client: httpx.Client, name: str, **params: Any) -> list[dict[str, Any]]:
-    response = client.get(f"/feeders/{name}/commands", params={"limit": 1000, **params})
-    assert response.status_code == 200, response.text
-    rows: list[dict[str, Any]] = response.json()
-    return rows
-
-
 def test_dispatch_alarms_are_raised_cleared_and_acknowledged(server: ApiServer) -> None:
     name = "alarmed"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     with server.client("adms") as adms, server.client("operator") as operator:
         run = _dispatch(adms, name, INFEASIBLE)
         assert run["status"] == "infeasible"
@@ -131,7 +94,7 @@ def test_dispatch_alarms_are_raised_cleared_and_acknowledged(server: ApiServer) 
 
 def test_measured_voltage_out_of_band_raises_and_clears(server: ApiServer) -> None:
     name = "volts"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     now = datetime.now(UTC)
     with server.client("adms") as adms:
 
@@ -174,12 +137,12 @@ def test_measured_voltage_out_of_band_raises_and_clears(server: ApiServer) -> No
 
 def test_schedules_and_overrides_queue_commands(server: ApiServer) -> None:
     name = "commanded"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     with server.client("adms") as adms, server.client("operator") as operator:
         first = _dispatch(adms, name, FEASIBLE)
         assert first["status"] == "optimal"
         active = adms.get(f"/feeders/{name}/schedules/active").json()
-        pending = _commands(adms, name, kind="schedule", status="pending")
+        pending = commands(adms, name, kind="schedule", status="pending")
         ders = {p["der_id"] for p in active["points"]}
         assert {c["der_id"] for c in pending} == ders and len(pending) == len(ders)
         for command in pending:
@@ -208,29 +171,29 @@ def test_schedules_and_overrides_queue_commands(server: ApiServer) -> None:
             operator.put(f"/feeders/{name}/ders/sgen-0/override", json={"p_mw": 0.01}).status_code
             == 200
         )
-        (setpoint,) = _commands(adms, name, kind="setpoint", status="pending")
+        (setpoint,) = commands(adms, name, kind="setpoint", status="pending")
         assert setpoint["payload"] == {"p_mw": 0.01, "q_mvar": 0.0}
         assert setpoint["requested_by"] == "test-operator"
 
         second = _dispatch(adms, name, FEASIBLE)
         assert second["status"] == "optimal"
-        superseded = _commands(adms, name, kind="schedule", status="superseded")
+        superseded = commands(adms, name, kind="schedule", status="superseded")
         assert {c["command_id"] for c in superseded} == {c["command_id"] for c in pending}
-        renewed = _commands(adms, name, kind="schedule", status="pending")
+        renewed = commands(adms, name, kind="schedule", status="pending")
         # the overridden DER is fixed in the schedule: its set-point command stands alone
         assert {c["der_id"] for c in renewed} == ders - {"sgen-0"}
 
         assert operator.post(f"/feeders/{name}/ders/sgen-1/lockout").status_code == 200
-        (cancelled,) = _commands(adms, name, der_id="sgen-1", status="cancelled")
+        (cancelled,) = commands(adms, name, der_id="sgen-1", status="cancelled")
         assert cancelled["error"] == "DER locked out by an operator"
         assert operator.delete(f"/feeders/{name}/ders/sgen-0/override").status_code == 200
-        statuses = {c["kind"]: c["status"] for c in _commands(adms, name, der_id="sgen-0")}
+        statuses = {c["kind"]: c["status"] for c in commands(adms, name, der_id="sgen-0")}
         assert statuses["setpoint"] == "superseded" and statuses["setpoint_release"] == "pending"
 
 
 def test_capability_and_availability(server: ApiServer) -> None:
     name = "capable"
-    _load(server, name, mode="manual")
+    server.load_feeder(name, mode="manual")
     base = f"/feeders/{name}/ders/sgen-0"
     with server.client("adms") as adms, server.client("operator") as operator:
         capability = adms.get(f"{base}/capability").json()
@@ -281,7 +244,7 @@ def test_capability_and_availability(server: ApiServer) -> None:
 
 def test_dispatch_starts_from_measured_state(server: ApiServer) -> None:
     name = "measured"
-    _load(server, name)
+    server.load_feeder(name, mode="automatic")
     start = datetime.now(UTC).replace(second=0, microsecond=0)
     before = (start - timedelta(seconds=60)).isoformat()
     request = {**FEASIBLE, "start": start.isoformat(), "objective_weights": {"peak": 1.0}}

@@ -24,9 +24,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
-
-from gridderms.persistence.migrate import upgrade
+from service_fixtures import BACKENDS, ApiServer, served
 
 FEEDER = "fuzz"
 #: generated requests per operation and generation mode, per backend: half on PostgreSQL (the
@@ -56,13 +54,8 @@ def fuzzed(
 ) -> Iterator[Fuzzed]:
     """The API on a fresh database of each backend with one feeder loaded."""
     backend = str(request.param)
-    directory = tmp_path_factory.mktemp(f"schemathesis-{backend}")
-    url = fresh_database(backend, directory)
-    upgrade(url)
-    with api_server(url, directory / "server.log") as server:
-        with server.client("admin") as admin:
-            loaded = admin.post("/feeders", json={"builtin": "baran-wu-33", "name": FEEDER})
-            assert loaded.status_code == 201, loaded.text
+    with served(tmp_path_factory, backend, f"schemathesis-{backend}") as server:
+        server.load_feeder(FEEDER, "baran-wu-33")
         yield Fuzzed(backend, server)
 
 

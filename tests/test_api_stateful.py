@@ -27,6 +27,7 @@ import schemathesis
 from hostile_probes import log_errors
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.errors import Flaky
+from payloads import pv_body
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.failures import FailureGroup
 from schemathesis.specs.openapi.checks import (
@@ -34,9 +35,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
-
-from gridderms.persistence.migrate import upgrade
+from service_fixtures import BACKENDS, ApiServer, served
 
 FEEDER = "stateful"
 CHECKS = [
@@ -52,16 +51,7 @@ STEPS = 8
 EXCLUDED = "hosting-capacity"
 #: what every dispatch requested by a scenario is made to be: one inline 15-min period
 CHEAP_DISPATCH = {"horizon_h": 0.25, "step_minutes": 15, "snapshot": True, "execution": "inline"}
-PV = {
-    "der_type": "pv",
-    "der_id": "pv-stateful",
-    "name": "roof",
-    "bus": 5,
-    "reactive": {"s_rated_mva": 0.05, "pf_min": 0.9, "ieee1547_category": "B"},
-    "p_nameplate_mw": 0.05,
-    "p_available_mw": 0.04,
-    "curtailable": True,
-}
+PV = pv_body("pv-stateful")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -70,13 +60,9 @@ def service(
 ) -> Iterator[tuple[str, ApiServer]]:
     """The API on a fresh database of each backend with one feeder and one DER."""
     backend = str(request.param)
-    directory = tmp_path_factory.mktemp(f"stateful-{backend}")
-    url = fresh_database(backend, directory)
-    upgrade(url)
-    with api_server(url, directory / "server.log") as server:
+    with served(tmp_path_factory, backend, f"stateful-{backend}") as server:
+        server.load_feeder(FEEDER, "baran-wu-33")
         with server.client("admin") as admin:
-            loaded = admin.post("/feeders", json={"builtin": "baran-wu-33", "name": FEEDER})
-            assert loaded.status_code == 201, loaded.text
             assert admin.post(f"/feeders/{FEEDER}/ders", json=PV).status_code == 201
         yield backend, server
 

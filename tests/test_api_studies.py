@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandapower as pp
 import pytest
-from service_fixtures import BACKENDS, ApiServer, servers_per_backend
+from service_fixtures import ApiServer, assert_cancel_refusals, wait_for_status
 
 from gridderms.cli import main
 from network_models.loaders import load_feeder
@@ -25,19 +24,6 @@ DATA = Path(__file__).parent / "data"
 AGREE_MW = 1e-6
 #: 2016-06-21 (day 173 of a leap year) of the SimBench 15-minute profiles
 JUNE_21 = {"start_step": 96 * 172, "n_steps": 96}
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
-    """The API served on each backend (one migrated database each)."""
-    with servers_per_backend(tmp_path_factory, "studies-") as running:
-        yield running
-
-
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, servers: dict[str, ApiServer]) -> ApiServer:
-    """The API on one backend."""
-    return servers[request.param]
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +42,7 @@ def _audit(server: ApiServer, **filters: str) -> list[dict[str, Any]]:
 
 def _wait(client: Any, run_id: str, statuses: tuple[str, ...], within_s: float) -> dict[str, Any]:
     """Poll study ``run_id`` until its status is one of ``statuses`` (fail after ``within_s``)."""
-    deadline = time.monotonic() + within_s
-    while (run := client.get(f"/hosting-capacity/{run_id}").json())["status"] not in statuses:
-        assert time.monotonic() < deadline, (statuses, run)
-        time.sleep(0.05)
-    return dict(run)
+    return wait_for_status(client, f"/hosting-capacity/{run_id}", statuses, within_s)
 
 
 def _study(server: ApiServer, feeder: str) -> dict[str, Any]:
@@ -436,17 +418,8 @@ def test_cancel_hosting_capacity_queued_and_running(server: ApiServer) -> None:
         skipped = adms.get(f"/hosting-capacity/{waiting['run_id']}").json()
         assert skipped["status"] == "cancelled" and skipped["started_at"] is None
         assert skipped["buses"] == []
-        finished = adms.post(f"/hosting-capacity/{done['run_id']}/cancel")
-        assert finished.status_code == 409
-        assert finished.json()["detail"] == (
-            f"hosting-capacity run '{done['run_id']}' is done; only a queued or running job "
-            f"can be cancelled"
-        )
-        again = adms.post(f"/hosting-capacity/{long['run_id']}/cancel")
-        assert again.status_code == 409 and "is cancelled" in again.json()["detail"]
-        unknown = adms.post("/hosting-capacity/no-such-run/cancel")
-        assert unknown.status_code == 404
-        assert unknown.json() == {"detail": "hosting-capacity run 'no-such-run' not found"}
+        jobs = ("hosting-capacity", "hosting-capacity run")
+        assert_cancel_refusals(adms, *jobs, done["run_id"], "done", long["run_id"])
     with server.client("viewer") as viewer:
         assert viewer.post(f"/hosting-capacity/{long['run_id']}/cancel").status_code == 403
     audit = _audit(server, action="hosting_capacity.cancel")

@@ -18,14 +18,14 @@ import pandapower as pp
 import pytest
 import scipy.io
 from pandapower.converter.matpower import to_mpc
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database, servers_per_backend
+from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
 from sqlalchemy import select, update
 
-from api.routes.feeders import MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD_BYTES
+from api.routes.feeder_upload import MAX_UPLOAD_BYTES, MULTIPART_OVERHEAD_BYTES
 from gridderms.persistence.database import make_engine, session_factory
 from gridderms.persistence.migrate import upgrade
 from gridderms.persistence.models import ApiKeyRow, FeederFileRow, FeederRow
-from gridderms.service.feeders import stored_file_bytes
+from gridderms.service.feeder_models import stored_file_bytes
 from network_models.loaders import load_feeder
 
 UPLOAD = "/feeders/upload"
@@ -81,19 +81,6 @@ def mat_bytes(variables: dict[str, Any]) -> bytes:
 
 
 # -- fixtures -------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
-    """The API served on each backend (one migrated database each)."""
-    with servers_per_backend(tmp_path_factory, "upload-") as running:
-        yield running
-
-
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, servers: dict[str, ApiServer]) -> ApiServer:
-    """The API on one backend."""
-    return servers[request.param]
 
 
 @pytest.fixture(scope="module")

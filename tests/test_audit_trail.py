@@ -15,15 +15,15 @@ import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
+from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database, servers_per_backend
 
+from gridderms.persistence.audit import add_audit
 from gridderms.persistence.database import make_engine, session_factory
 from gridderms.persistence.migrate import upgrade
 from gridderms.persistence.models import (
@@ -32,21 +32,12 @@ from gridderms.persistence.models import (
     FeederRow,
     HostingCapacityRunRow,
 )
-from gridderms.persistence.repositories import add_audit
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
     """The API on each backend, its log written unbuffered (read while it runs)."""
-    with ExitStack() as stack:
-        running = {}
-        for backend in BACKENDS:
-            directory = tmp_path_factory.mktemp(f"audit-{backend}")
-            url = fresh_database(backend, directory)
-            upgrade(url)
-            running[backend] = stack.enter_context(
-                api_server(url, directory / "server.log", PYTHONUNBUFFERED="1")
-            )
+    with servers_per_backend(tmp_path_factory, "audit-", PYTHONUNBUFFERED="1") as running:
         yield running
 
 
@@ -339,7 +330,7 @@ def test_options_and_405_answer_every_method_of_the_path(server: ApiServer) -> N
 
 
 def test_the_refusal_window_closes_and_counts_are_written(tmp_path: Path) -> None:
-    from api.guards import OVERFLOW_ACTOR, Refusal, RefusalAudit
+    from api.refusal_audit import OVERFLOW_ACTOR, Refusal, RefusalAudit
 
     url = f"sqlite:///{tmp_path / 'window.db'}"
     upgrade(url)
@@ -386,7 +377,7 @@ def test_the_refusal_window_closes_and_counts_are_written(tmp_path: Path) -> Non
 
 
 def test_the_log_redaction_hides_key_like_query_values() -> None:
-    from api.guards import redact_query_secrets
+    from api.query_secrets import redact_query_secrets
 
     assert redact_query_secrets("GET /a?api_key=gdm_x&b=1 HTTP/1.1") == (
         "GET /a?api_key=[REDACTED]&b=1 HTTP/1.1"

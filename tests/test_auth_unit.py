@@ -21,6 +21,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from api.caller import KEY_HASH_DIGITS, Caller, caller_of
 from api.deps import (
     JobsDep,
     ModelsDep,
@@ -29,10 +30,9 @@ from api.deps import (
     get_principal,
     require,
 )
-from api.guards import KEY_HASH_DIGITS, Caller, caller_of
 from gridderms.persistence.database import make_engine, session_factory
+from gridderms.persistence.errors import RecordNotFoundError
 from gridderms.persistence.models import ApiKeyRow, AuditRow, Base
-from gridderms.persistence.repositories import RecordNotFoundError
 from gridderms.service import auth
 from gridderms.service.auth import (
     ROLES,
@@ -511,7 +511,7 @@ def test_session_models_settings_and_jobs_come_from_the_app_state(
 def test_each_refusal_is_noted_for_the_audit_with_its_reason(
     served: tuple[TestClient, dict[str, str], Any], sessions: sessionmaker[Session]
 ) -> None:
-    """What the dependencies note on the request for the refusal audit (api/guards.py)."""
+    """What the dependencies note on the request for the refusal audit (api/caller.py)."""
     client, keys, state = served
     unknown = generate_key()
     with sessions() as session:

@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import pytest
+from payloads import pv_body
 from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
 
 from gridderms.persistence.database import make_engine, session_factory
@@ -58,16 +59,7 @@ ADMITTED: dict[str, frozenset[str]] = {
     "admin": frozenset({"admin"}),
 }
 
-PV = {
-    "der_type": "pv",
-    "der_id": "pv-authz",
-    "name": "roof",
-    "bus": 5,
-    "reactive": {"s_rated_mva": 0.05, "pf_min": 0.9, "ieee1547_category": "B"},
-    "p_nameplate_mw": 0.05,
-    "p_available_mw": 0.04,
-    "curtailable": True,
-}
+PV = pv_body("pv-authz")
 #: a stale expected version: the request passes validation and authorisation, then stops
 #: at the version check (409) - no dispatch run or study is started
 STALE = 999_999

@@ -15,9 +15,8 @@ from typing import Any
 
 import httpx
 import pytest
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database, servers_per_backend
+from service_fixtures import ApiServer, served, wait_for_status
 
-from gridderms.persistence.migrate import upgrade
 from gridderms.service.budget import (
     WorkLimits,
     WorkTooLargeError,
@@ -36,37 +35,15 @@ CANCEL_WITHIN_S = 5.0
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiServer]]:
-    """The API with its default caps on each backend."""
-    with servers_per_backend(tmp_path_factory, "bounded-") as running:
-        yield running
-
-
-@pytest.fixture(params=BACKENDS)
-def server(request: pytest.FixtureRequest, servers: dict[str, ApiServer]) -> ApiServer:
-    """The API on one backend."""
-    return servers[request.param]
-
-
-@pytest.fixture(scope="module")
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """The API on SQLite with a dispatch budget of :data:`SMALL_BUDGET_MB` and a study budget
     of 400 MB."""
-    directory = tmp_path_factory.mktemp("bounded-small")
-    url = fresh_database("sqlite", directory)
-    upgrade(url)
     env = {
         "GRIDDERMS_MAX_DISPATCH_MEMORY_MB": str(SMALL_BUDGET_MB),
         "GRIDDERMS_MAX_STUDY_MEMORY_MB": "400",
     }
-    with api_server(url, directory / "server.log", **env) as running:
+    with served(tmp_path_factory, "sqlite", "bounded-small", **env) as running:
         yield running
-
-
-def _load(server: ApiServer, builtin: str, name: str) -> None:
-    with server.client("admin") as admin:
-        response = admin.post("/feeders", json={"builtin": builtin, "name": name})
-        assert response.status_code == 201, response.text
 
 
 def _dispatch(hours: float, step: int, **extra: Any) -> dict[str, Any]:
@@ -90,14 +67,6 @@ def _refusal(response: httpx.Response) -> str:
     return str(error["msg"])
 
 
-def _wait(client: httpx.Client, path: str, statuses: tuple[str, ...], within_s: float) -> dict:
-    deadline = time.monotonic() + within_s
-    while (run := client.get(path).json())["status"] not in statuses:
-        assert time.monotonic() < deadline, (statuses, run)
-        time.sleep(0.05)
-    return dict(run)
-
-
 def _memory(pid: int) -> dict[str, int]:
     """``VmRSS`` and ``VmHWM`` of process ``pid`` [bytes]."""
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()
@@ -109,7 +78,7 @@ def _memory(pid: int) -> dict[str, int]:
 
 
 def test_the_testers_request_is_refused_when_made(server: ApiServer) -> None:
-    _load(server, "cigre-mv-der", "tester")
+    server.load_feeder("tester")
     with server.client("adms") as adms:
         assert len(adms.get("/feeders/tester/ders").json()) == 15
         began = time.monotonic()
@@ -127,7 +96,7 @@ def test_the_testers_request_is_refused_when_made(server: ApiServer) -> None:
 def test_just_under_the_memory_cap_is_accepted_one_period_more_is_refused(
     server: ApiServer,
 ) -> None:
-    _load(server, "cigre-mv-der", "edge")
+    server.load_feeder("edge")
     periods = _largest_periods(ServiceSettings().max_dispatch_memory_mb)
     assert 1000 < periods < ServiceSettings().max_dispatch_periods  # memory binds first
     with server.client("adms") as adms:
@@ -140,7 +109,7 @@ def test_just_under_the_memory_cap_is_accepted_one_period_more_is_refused(
         assert under.status_code == 202, under.text
         path = f"/dispatch-runs/{under.json()['run_id']}"
         assert adms.post(f"{path}/cancel").status_code in (200, 202)
-        run = _wait(adms, path, ("cancelled", "optimal", "infeasible", "failed"), 30)
+        run = wait_for_status(adms, path, ("cancelled", "optimal", "infeasible", "failed"), 30)
         assert run["status"] == "cancelled", run
 
 
@@ -148,7 +117,7 @@ def test_the_largest_accepted_dispatch_stays_within_the_memory_budget(
     small_server: ApiServer,
 ) -> None:
     server = small_server
-    _load(server, "cigre-mv-der", "budget")
+    server.load_feeder("budget")
     periods = _largest_periods(SMALL_BUDGET_MB)
     with server.client("adms") as adms:
         warm = adms.post(  # libraries and the feeder's AC model loaded before measuring
@@ -163,7 +132,7 @@ def test_the_largest_accepted_dispatch_stays_within_the_memory_budget(
         accepted = adms.post("/feeders/budget/dispatch-runs", json=_dispatch(periods / 12, 5))
         assert accepted.status_code == 202, accepted.text
         path = f"/dispatch-runs/{accepted.json()['run_id']}"
-        run = _wait(adms, path, ("optimal", "infeasible", "failed", "cancelled"), 300)
+        run = wait_for_status(adms, path, ("optimal", "infeasible", "failed", "cancelled"), 300)
         assert run["status"] == "optimal", run
         points = adms.get(f"{path}/schedule").json()["points"]
         assert len(points) == 15 * periods
@@ -173,7 +142,7 @@ def test_the_largest_accepted_dispatch_stays_within_the_memory_budget(
 
 
 def test_hosting_capacity_studies_are_bounded(small_server: ApiServer) -> None:
-    _load(small_server, "1-MV-rural--0-sw", "mv-rural")
+    small_server.load_feeder("mv-rural", "1-MV-rural--0-sw")
     with small_server.client("adms") as adms:
         base = "/feeders/mv-rural/hosting-capacity"
         year = adms.post(base, json={"timeseries": {"start_step": 0, "n_steps": 35136}})
@@ -185,19 +154,21 @@ def test_hosting_capacity_studies_are_bounded(small_server: ApiServer) -> None:
         assert "at most 400 MB allowed (setting GRIDDERMS_MAX_STUDY_MEMORY_MB)" in message
         day = adms.post(base, json={"mode": "gen", "timeseries": {"start_step": 0, "n_steps": 96}})
         assert day.status_code == 202, day.text
-        run = _wait(adms, f"/hosting-capacity/{day.json()['run_id']}", ("done", "failed"), 120)
+        run = wait_for_status(
+            adms, f"/hosting-capacity/{day.json()['run_id']}", ("done", "failed"), 120
+        )
         assert run["status"] == "done", run
 
 
 def _cancel_latency(adms: httpx.Client, path: str, after_s: float) -> float:
     """Cancel the running job at ``path`` ``after_s`` [s] after it started running; the time
     [s] from the cancel request to ``cancelled``."""
-    _wait(adms, path, ("running",), 60)
+    wait_for_status(adms, path, ("running",), 60)
     time.sleep(after_s)
     asked = time.monotonic()
     response = adms.post(f"{path}/cancel")
     assert response.status_code == 202, response.text
-    run = _wait(adms, path, ("cancelled", "optimal", "infeasible", "failed"), 60)
+    run = wait_for_status(adms, path, ("cancelled", "optimal", "infeasible", "failed"), 60)
     latency = time.monotonic() - asked
     assert run["status"] == "cancelled" and run["summary"] is None, run
     assert adms.get(f"{path}/schedule").status_code == 404
@@ -207,7 +178,7 @@ def _cancel_latency(adms: httpx.Client, path: str, after_s: float) -> float:
 def test_a_running_dispatch_is_cancelled_within_seconds_in_build_and_solve(
     server: ApiServer,
 ) -> None:
-    _load(server, "cigre-mv-der", "long")
+    server.load_feeder("long")
     with server.client("adms") as adms:
         # linearized-ac-full, 24 h x 5 min: about 10 s of LP build (thermal polygons per period)
         full = adms.post(

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from payloads import CLI_DISPATCH
 
 from gridderms.cli import main
 from network_models.builtin import BUILTIN_FEEDERS
@@ -139,26 +140,12 @@ def test_ders_with_a_der_on_a_missing_bus_is_refused(tmp_path, capsys) -> None:
     )
 
 
-SCENARIO = Path(__file__).parents[1] / "scenarios" / "baran_wu_pv.csv"
+#: a day in hours from midnight
+DAY = ("--horizon-h", "24", "--step-min", "60", "--start", "2026-06-22T00:00")
 
 
 def test_dispatch_writes_a_verified_schedule(tmp_path) -> None:
-    done = _run(
-        "dispatch",
-        "baran-wu-33",
-        "--der-file",
-        str(SCENARIO),
-        "--vm-min-pu",
-        "0.9",
-        "--horizon-h",
-        "24",
-        "--step-min",
-        "60",
-        "--start",
-        "2026-06-22T00:00",
-        "--out",
-        str(tmp_path),
-    )
+    done = _run(*CLI_DISPATCH, "--vm-min-pu", "0.9", *DAY, "--out", str(tmp_path))
     assert done.returncode == 0, done.stderr
     assert re.search(r"^status:\s+optimal$", done.stdout, re.M)
     assert re.search(r"^AC check:\s+within limits$", done.stdout, re.M)
@@ -175,20 +162,7 @@ def test_dispatch_writes_a_verified_schedule(tmp_path) -> None:
 
 
 def test_dispatch_infeasible_prints_the_diagnosis_and_exits_3() -> None:
-    done = _run(
-        "dispatch",
-        "baran-wu-33",
-        "--der-file",
-        str(SCENARIO),
-        "--horizon-h",
-        "24",
-        "--step-min",
-        "60",
-        "--start",
-        "2026-06-22T00:00",
-        "--vm-min-pu",
-        "0.97",
-    )
+    done = _run(*CLI_DISPATCH, *DAY, "--vm-min-pu", "0.97")
     assert done.returncode == 3
     assert "no schedule: these limits must give" in done.stdout
     # AC amounts at the weakest buses (ends of laterals 1 and 3) in the night hours
@@ -242,10 +216,7 @@ def test_cloud_cover_scales_the_pv_forecast() -> None:
     """pvlib's linear cloud-cover relation: overcast keeps 35 % of the clear-sky irradiance
     (a little less power after the temperature and inverter models); 120 % is refused."""
     base = [
-        "dispatch",
-        "baran-wu-33",
-        "--der-file",
-        str(SCENARIO),
+        *CLI_DISPATCH,
         "--start",
         "2026-06-22T12:00",
         "--horizon-h",

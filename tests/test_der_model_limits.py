@@ -15,8 +15,8 @@ import pytest
 
 from gridderms.ders import ders_from_net
 from gridderms.ders.inventory import feeder_inventory
+from gridderms.dispatch.feeder_dispatch import dispatch_feeder
 from gridderms.dispatch.horizon import Horizon
-from gridderms.dispatch.service import dispatch_feeder
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.limits import OperatingLimits

@@ -14,18 +14,18 @@ import numpy as np
 import pandapower as pp
 import pandas as pd
 import pytest
+from payloads import pv_system
 
 from gridderms.ders.capability import ReactiveCapability
 from gridderms.ders.inventory import feeder_inventory, read_der_file
 from gridderms.ders.records import DerRecord, EvCharger, PvSystem
-from gridderms.dispatch import service
+from gridderms.dispatch import feeder_dispatch as service
 from gridderms.dispatch.forecast import DispatchForecast
 from gridderms.dispatch.horizon import Horizon
-from gridderms.dispatch.service import HeadLimits
 from network_models.loaders import load_feeder
 from network_models.profiles import FeederProfiles
-from solvers.limits import OperatingLimits
-from solvers.opf.problem import Objective
+from solvers.limits import HeadLimits, OperatingLimits
+from solvers.opf.objective import Objective
 from solvers.powerflow import run_powerflow
 
 SCENARIO = Path(__file__).parents[1] / "scenarios" / "baran_wu_pv.csv"
@@ -578,23 +578,14 @@ def test_least_losses_lowers_ac_losses(baran_wu) -> None:
 def test_interchangeable_ders_aggregate_exactly(baran_wu) -> None:
     from solvers.opf.aggregation import aggregate_fleet
 
-    def pv(der_id: str, bus: int, p_mw: float, category: str = "B") -> PvSystem:
-        return PvSystem(
-            der_id=der_id,
-            name=der_id,
-            bus=bus,
-            der_type="pv",
-            reactive=ReactiveCapability(
-                s_rated_mva=1.1 * p_mw, pf_min=0.9, ieee1547_category=category
-            ),
-            p_nameplate_mw=p_mw,
-            p_available_mw=p_mw,
-            curtailable=True,
-        )
-
     limits = OperatingLimits(0.90, 1.03, 100.0)
-    split = [pv("a", 17, 2.0), pv("b", 17, 1.0), pv("c", 17, 0.5), pv("d", 32, 3.5)]
-    whole = [pv("abc", 17, 3.5), pv("d", 32, 3.5)]
+    split = [
+        pv_system("a", 17, 2.0),
+        pv_system("b", 17, 1.0),
+        pv_system("c", 17, 0.5),
+        pv_system("d", 32, 3.5),
+    ]
+    whole = [pv_system("abc", 17, 3.5), pv_system("d", 32, 3.5)]
     many = dispatch_feeder(baran_wu, split, NOON, limits=limits, formulation="linearized-ac")
     one = dispatch_feeder(baran_wu, whole, NOON, limits=limits, formulation="linearized-ac")
     assert many.ac_feasible and one.ac_feasible
@@ -603,7 +594,7 @@ def test_interchangeable_ders_aggregate_exactly(baran_wu) -> None:
     assert total == pytest.approx(one.schedule.set_index("der_id").loc["abc", "p_mw"], abs=1e-6)
     assert rows.loc["a", "p_mw"] == pytest.approx(2 * rows.loc["b", "p_mw"], rel=1e-9)
     # a DER with other reactive limits (category A) is not interchangeable with them
-    fleet_ders = [*split[:3], pv("e", 17, 1.0, category="A")]
+    fleet_ders = [*split[:3], pv_system("e", 17, 1.0, category="A")]
     from gridderms.dispatch.fleet import attach_elements, build_fleet
     net = copy.deepcopy(baran_wu.net)
     elements = attach_elements(net, fleet_ders)

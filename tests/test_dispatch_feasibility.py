@@ -18,11 +18,12 @@ import pandas as pd
 import pytest
 
 from gridderms.ders import ders_from_net
+from gridderms.dispatch.feeder_dispatch import dispatch_feeder
 from gridderms.dispatch.horizon import Horizon
-from gridderms.dispatch.service import dispatch_feeder
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.limits import OperatingLimits
+from solvers.opf.request import DispatchResult
 
 LIMITS = OperatingLimits(0.90, 1.05, 100.0)
 ONE_PERIOD = Horizon(pd.Timestamp("2026-06-21 12:00", tz="UTC"), 1, 60)
@@ -64,18 +65,24 @@ def test_every_formulation_finds_an_ac_feasible_schedule(cache_dir, formulation)
     assert net.res_bus.vm_pu.max() <= LIMITS.vm_max_pu + VM_TOLERANCE_PU
 
 
-def test_false_infeasibility_is_checked_and_named(cache_dir) -> None:
-    """linearized-ac from the uncontrolled point finds no schedule; the dispatch says so in
-    a note and returns the schedule from the minimum-injection linearisation."""
-    feeder = _oberrhein(cache_dir, 0.25)
-    result = dispatch_feeder(
+def _one_period(feeder: Feeder, formulation: str) -> DispatchResult:
+    """The feeder's own DERs dispatched for :data:`ONE_PERIOD` of the snapshot at
+    :data:`LIMITS`."""
+    return dispatch_feeder(
         feeder,
         ders_from_net(feeder.net),
         ONE_PERIOD,
         limits=LIMITS,
         snapshot=True,
-        formulation="linearized-ac",
+        formulation=formulation,
     )
+
+
+def test_false_infeasibility_is_checked_and_named(cache_dir) -> None:
+    """linearized-ac from the uncontrolled point finds no schedule; the dispatch says so in
+    a note and returns the schedule from the minimum-injection linearisation."""
+    feeder = _oberrhein(cache_dir, 0.25)
+    result = _one_period(feeder, "linearized-ac")
     assert result.status == "optimal" and result.ac_feasible
     assert any("found no schedule" in note for note in result.notes), result.notes
     assert any("minimum-injection" in note for note in result.notes)
@@ -92,14 +99,7 @@ def test_true_infeasibility_is_diagnosed_in_ac_amounts(cache_dir) -> None:
     worst_bus = int(net.res_bus.vm_pu.idxmax())
     assert excess_pu > VM_TOLERANCE_PU  # truly infeasible
     for formulation in ("lindistflow", "linearized-ac"):
-        result = dispatch_feeder(
-            feeder,
-            ders_from_net(feeder.net),
-            ONE_PERIOD,
-            limits=LIMITS,
-            snapshot=True,
-            formulation=formulation,
-        )
+        result = _one_period(feeder, formulation)
         assert result.status == "infeasible"
         worst = result.diagnosis[0]
         assert worst.limit == "voltage_max" and worst.unit == "pu"

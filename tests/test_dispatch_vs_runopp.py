@@ -20,12 +20,12 @@ import pandas as pd
 import pytest
 
 from gridderms.ders import ders_from_net
+from gridderms.dispatch.feeder_dispatch import dispatch_feeder
 from gridderms.dispatch.horizon import Horizon
-from gridderms.dispatch.service import dispatch_feeder
 from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.limits import OperatingLimits
-from solvers.opf.dispatch import DispatchResult
+from solvers.opf.request import DispatchResult
 
 #: the issue's acceptance: snapshot dispatch within 0.5 % of the exact AC OPF objective
 OBJECTIVE_TOLERANCE = 0.005

@@ -3,172 +3,54 @@ PostgreSQL server), kept as tests so that what issue 11's tester found stays fix
 
 Every operation of the OpenAPI document gets a family of hostile requests
 (:mod:`hostile_probes`): hostile ids in its path, hostile query values, broken bodies and
-hostile values in every field. None may answer 5xx and the server log may hold no traceback;
-refusals whose status is specified (key in the query string 400, no key 401, an undocumented
-method 405) must answer it. The tester's own cases are asserted one by one with their exact
-status, at request time: a bad dispatch request is refused (422), never accepted (201) to fail
-as a job afterwards, and no dispatch run of the session ends ``failed``. An uploaded pandapower
-JSON naming a module (``_module``) must not get it imported: the server runs with sentinel
-modules on its ``PYTHONPATH`` (one per file that names one) that leave a marker file when
-imported. Requests larger than a feeder file may be (50 MiB) are 413.
+hostile values in every field: all of them on SQLite, a stratified subset on PostgreSQL (every
+kind of probe for every operation, every hostile value at least once; the requests and the code
+that answers them are the same on both). None may answer 5xx and the server log may hold no
+traceback; refusals whose status is specified (key in the query string 400, no key 401, an
+undocumented method 405) must answer it. The tester's own cases are asserted one by one with
+their exact status, at request time: a bad dispatch request is refused (422), never accepted
+(201) to fail as a job afterwards, and no dispatch run of the session ends ``failed``. An
+uploaded pandapower JSON naming a module (``_module``) must not get it imported: the server
+runs with sentinel modules on its ``PYTHONPATH`` (one per file that names one) that leave a
+marker file when imported. Requests larger than a feeder file may be (50 MiB) are 413.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from hostile_probes import (
-    DEEP,
-    LONG,
-    SENTINEL_SOURCE,
-    SENTINELS,
-    UPLOADS,
-    case4gs_json,
-    log_errors,
-    probes,
-    send,
+from hostile_probes import DEEP, LONG, log_errors, send, stratified
+from hostile_service import (
+    DER,
+    DISPATCH,
+    FEEDER,
+    MEASUREMENT,
+    PV,
+    UPLOAD,
+    Target,
+    all_probes,
+    hostile_targets,
+    real_values,
 )
-from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
+from hostile_uploads import UPLOADS, case4gs_json
+from service_fixtures import BACKENDS
 
-from gridderms.persistence.migrate import upgrade
-
-FEEDER = "hx"
-DER = "pv-hx"
-GROUP = "g-hx"
-UPLOAD = "/feeders/upload"
-REACTIVE = {"s_rated_mva": 0.05, "pf_min": 0.9, "ieee1547_category": "B"}
-PV = {
-    "der_type": "pv",
-    "der_id": DER,
-    "name": "roof",
-    "bus": 5,
-    "reactive": REACTIVE,
-    "p_nameplate_mw": 0.05,
-    "p_available_mw": 0.04,
-    "curtailable": True,
-}
-EV = {
-    "der_type": "ev_charger",
-    "der_id": "ev-hx",
-    "name": "car",
-    "bus": 7,
-    "reactive": REACTIVE,
-    "p_max_mw": 0.01,
-    "energy_need_mwh": 0.01,
-    "arrival": "2024-06-21T08:00:00+02:00",
-    "departure": "2024-06-21T18:00:00+02:00",
-}
-FLEX = {
-    "der_type": "flexible_load",
-    "der_id": "fl-hx",
-    "name": "pump",
-    "bus": 9,
-    "reactive": REACTIVE,
-    "p_min_mw": 0.0,
-    "p_baseline_mw": 0.01,
-    "p_max_mw": 0.02,
-    "window_start": "2024-06-21T08:00:00Z",
-    "window_end": "2024-06-21T12:00:00Z",
-}
-#: one 15-min period of the model as given: a dispatch that costs a fraction of a second
-DISPATCH = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 0.25,
-    "step_minutes": 15,
-    "snapshot": True,
-    "execution": "inline",
-    "vm_min_pu": 0.85,
-    "vm_max_pu": 1.1,
-    "max_loading_percent": 200.0,
-}
-MEASUREMENT = {"der_id": DER, "measured_at": "2024-06-21T09:55:00Z", "p_mw": 0.01}
-#: valid bodies per schema; those that would start work are refused at the end (409: the
-#: feeder is not at version 999, 404: no such built-in or switch) once they are valid
-BASES: dict[str, list[Any]] = {
-    "FeederCreate": [{"builtin": "no-such-builtin", "name": "hx-new"}],
-    "FeederLocationUpdate": [
-        {"latitude_deg": 48.4, "longitude_deg": 7.9, "altitude_m": 150.0, "tz": "Europe/Berlin"}
-    ],
-    "SwitchOperation": [{"expected_version": 0}],
-    "ModeUpdate": [{"operating_mode": "manual"}],
-    "DerRecord": [{**PV, "der_id": "pv-hx-2"}, EV, FLEX],
-    "PUT DerRecord": [PV],
-    "OverrideSet": [{"p_mw": 0.01, "q_mvar": 0.0}],
-    "DerCapabilityUpdate": [{"p_nameplate_mw": 0.05, "reactive": REACTIVE}],
-    "DerAvailabilityUpdate": [{"status": "available", "p_available_mw": 0.01}],
-    "DerGroupCreate": [{"name": "g-hx-2", "by": "custom", "members": [DER]}],
-    "DerGroupUpdate": [{"by": "type", "value": "pv"}],
-    "TelemetryBatchCreate": [{"measurements": [{**MEASUREMENT, "client_id": "c-1"}]}],
-    "DispatchRunCreate": [{**DISPATCH, "expected_feeder_version": 999}],
-    "HostingCapacityCreate": [{"mode": "gen", "buses": [1], "expected_feeder_version": 999}],
-    "ApiKeyCreate": [{"name": "hx-key", "role": "viewer"}],
-}
-
-
-@dataclass
-class Target:
-    """The service on one backend, with a loaded feeder, a DER, a group and a dispatch run."""
-
-    backend: str
-    server: ApiServer
-    markers: Path
-    run_id: str
-    doc: dict[str, Any]
-
-    def client(self, role: str | None = "admin") -> httpx.Client:
-        """A client sending the key of ``role``."""
-        return self.server.client(role)
-
-
-def _write_sentinels(directory: Path) -> None:
-    directory.mkdir()
-    for name in SENTINELS:
-        (directory / f"{name}.py").write_text(SENTINEL_SOURCE)
-
-
-def _prepare(backend: str, server: ApiServer, markers: Path) -> Target:
-    with server.client("admin") as admin:
-        loaded = admin.post("/feeders", json={"builtin": "baran-wu-33", "name": FEEDER})
-        assert loaded.status_code == 201, loaded.text
-        assert admin.post(f"/feeders/{FEEDER}/ders", json=PV).status_code == 201
-        group = {"name": GROUP, "by": "type", "value": "pv"}
-        assert admin.post(f"/feeders/{FEEDER}/der-groups", json=group).status_code == 201
-        run = admin.post(f"/feeders/{FEEDER}/dispatch-runs", json=DISPATCH)
-        assert run.status_code == 201, run.text
-        doc = admin.get("/openapi.json").json()
-    return Target(backend, server, markers, run.json()["run_id"], doc)
+#: the backend that gets every probe; the others get the stratified subset (the requests
+#: are the same on both, and SQLite answers them fastest)
+FULL_SWEEP = "sqlite"
 
 
 @pytest.fixture(scope="module")
 def targets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Target]]:
     """The service on each backend, sentinel modules on its ``PYTHONPATH``."""
-    with contextlib.ExitStack() as stack:
-        running = {}
-        for backend in BACKENDS:
-            directory = tmp_path_factory.mktemp(f"hostile-{backend}")
-            _write_sentinels(directory / "modules")
-            markers = directory / "imported"
-            markers.mkdir()
-            url = fresh_database(backend, directory)
-            upgrade(url)
-            server = stack.enter_context(
-                api_server(
-                    url,
-                    directory / "server.log",
-                    PYTHONPATH=str(directory / "modules"),
-                    HX_SENTINEL_MARKERS=str(markers),
-                )
-            )
-            running[backend] = _prepare(backend, server, markers)
+    with hostile_targets(tmp_path_factory) as running:
         yield running
 
 
@@ -191,29 +73,20 @@ class Sweep:
     unexpected: list[str] = field(default_factory=list)
 
 
-def _real_values(target: Target) -> dict[str, dict[str, str]]:
-    defaults = {
-        "feeder": FEEDER,
-        "der_id": DER,
-        "name": GROUP,
-        "run_id": target.run_id,
-        "switch_id": "2147483647",
-        "schedule_id": "2147483647",
-        "alarm_id": "1",
-    }
-    return {"*": defaults, "/keys/{name}": {"name": "no-such-key"}}
-
-
 @pytest.fixture(scope="module")
 def sweeps(targets: dict[str, Target]) -> dict[str, Sweep]:
-    """The hostile run on each backend (once per module)."""
+    """The hostile run on each backend (once per module): every probe on
+    :data:`FULL_SWEEP`, the stratified subset (:func:`hostile_probes.stratified`) on the
+    others."""
     found = {}
     for backend, target in targets.items():
         sweep = Sweep()
         start = time.monotonic()
-        listed = probes(target.doc, _real_values(target), BASES, target.server.keys["admin"])
+        sent = all_probes(target)
+        if backend != FULL_SWEEP:
+            sent = stratified(sent)
         with httpx.Client(base_url=target.server.base + "/api/v1", timeout=60) as client:
-            for probe in listed:
+            for probe in sent:
                 sweep.requests += 1
                 response = send(client, target.server.keys, probe)
                 if isinstance(response, str) or response.status_code >= 500:
@@ -237,6 +110,17 @@ def test_hostile_run_sends_at_least_400_requests_per_backend(
         assert sweep.requests >= 400, (backend, sweep.requests)
         operations = sum(len(ops) for ops in targets[backend].doc["paths"].values())
         assert operations >= 50, operations
+
+
+def test_the_subset_sends_every_kind_to_every_operation_and_every_value(
+    targets: dict[str, Target],
+) -> None:
+    every = all_probes(targets[FULL_SWEEP])
+    subset = stratified(every)
+    assert len(subset) < len(every) / 4, (len(subset), len(every))
+    assert {(p.operation, p.kind) for p in subset} == {(p.operation, p.kind) for p in every}
+    assert {(p.group, p.value) for p in subset} == {(p.group, p.value) for p in every}
+    assert len({p.operation for p in every}) >= 50
 
 
 def test_hostile_run_has_no_server_error(target: Target, sweeps: dict[str, Sweep]) -> None:
@@ -435,7 +319,7 @@ def test_options_and_405_give_the_complete_allow(target: Target) -> None:
     with target.client() as admin:
         for full in target.doc["paths"]:
             path = full.removeprefix("/api/v1")
-            for name, value in _real_values(target)["*"].items():
+            for name, value in real_values(target)["*"].items():
                 path = path.replace(f"{{{name}}}", value)
             # every route the path matches (``/feeders/upload`` is also ``/feeders/{feeder}``)
             methods = [

@@ -33,13 +33,14 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
+from payloads import DISPATCH_1H, REACTIVE
 from pydantic import AwareDatetime, BaseModel, ValidationError
 
 from api import schemas
 from gridderms.bounds import DATETIME_YEARS
 from gridderms.ders import DER_RECORD_CLASSES, DerError, ders_from_csv, ders_from_json
 from gridderms.ders.csv_format import ALL_COLUMNS
-from gridderms.service.dispatch import DispatchSpec
+from gridderms.service.dispatch_spec import DispatchSpec
 from gridderms.service.errors import InvalidRequestError
 from network_models.errors import FeederError
 from network_models.loaders import load_feeder
@@ -178,13 +179,7 @@ def test_request_model_accepts_or_raises_validation_error(model: type[BaseModel]
     check()
 
 
-DISPATCH = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 1.0,
-    "step_minutes": 15,
-    "vm_min_pu": 0.9,
-    "vm_max_pu": 1.1,
-}
+DISPATCH = DISPATCH_1H
 dispatch_bodies = st.fixed_dictionaries(
     {},
     optional={
@@ -234,7 +229,6 @@ def test_an_accepted_dispatch_spec_has_periods_in_the_allowed_years(
 
 # -- DER importers -------------------------------------------------------------------------------
 
-REACTIVE = {"s_rated_mva": 0.05, "pf_min": 0.9, "ieee1547_category": "B"}
 COMMON = {"der_id": "d-1", "name": "n", "bus": 1, "reactive": REACTIVE}
 RECORDS = {
     "pv": {"p_nameplate_mw": 0.05, "p_available_mw": 0.04, "curtailable": True},

@@ -21,13 +21,13 @@ from network_models.feeder import Feeder
 from network_models.loaders import load_feeder
 from solvers.hosting_capacity.ac_check import ComponentState
 from solvers.hosting_capacity.components import compile_component, split_at_sources
-from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.managed import curtailed_share, managed_hosting_capacity, pv_shape
 from solvers.hosting_capacity.operating_point import profile_step, worst_case
 from solvers.hosting_capacity.reference import BruteForce
 from solvers.hosting_capacity.refine import Tolerance, refine
 from solvers.hosting_capacity.static import HostingCapacityResult, hosting_capacity
 from solvers.hosting_capacity.timeseries import timeseries_hosting_capacity
+from solvers.limits import StudyLimits
 
 #: 1 % or 1 kW: narrow enough that "2 % more" is beyond the bracket for every bus >= 50 kW
 TIGHT = Tolerance(relative=0.01, absolute_mw=0.001)

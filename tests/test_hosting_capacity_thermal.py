@@ -20,11 +20,10 @@ import pytest
 
 from network_models.builtin import BARAN_WU_LINE_RATING_KA
 from network_models.loaders import load_feeder
-from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.operating_point import worst_case
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.hosting_capacity.static import hosting_capacity
-from solvers.limits import OperatingLimits
+from solvers.limits import OperatingLimits, StudyLimits
 
 #: 0.1 % or 1 kW: the bracket the HC engine must close (Tolerance.width_mw)
 TOLERANCE = Tolerance(relative=0.001, absolute_mw=0.001)

@@ -7,12 +7,13 @@ import pandas as pd
 import pytest
 
 from gridderms.ders.inventory import read_der_file
+from gridderms.dispatch.feeder_dispatch import dispatch_feeder
 from gridderms.dispatch.horizon import Horizon
-from gridderms.dispatch.service import dispatch_feeder
 from network_models.loaders import load_feeder
 from solvers.limits import OperatingLimits
-from solvers.opf.lp import HighsModel, InfeasibleError, LinearProgram
-from solvers.opf.pyomo_backend import PyomoHighsModel
+from solvers.lp.highs import HighsModel
+from solvers.lp.program import InfeasibleError, LinearProgram
+from solvers.lp.pyomo import PyomoHighsModel
 
 SCENARIO = "scenarios/baran_wu_pv.csv"
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from payloads import CLI_DISPATCH
 
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[1]
-SCENARIO = REPO / "scenarios" / "baran_wu_pv.csv"
 #: one hour in one period: every run stays short
 SHORT = ["--horizon-h", "1", "--step-min", "60", "--start", "2026-06-22T12:00"]
 
@@ -37,6 +37,11 @@ def _run(
         cwd=cwd,
         check=False,
     )
+
+
+def _json_to(out: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``gridderms *args --json --out out``."""
+    return _run("gridderms", *args, "--json", "--out", str(out))
 
 
 def strict_json(text: str) -> Any:
@@ -69,16 +74,8 @@ def _one_error_line(done: subprocess.CompletedProcess[str], prog: str = "gridder
 def test_dispatch_json_on_lv_schutterwald(tmp_path: Path) -> None:
     """The meshed multi-source feeder (the linearised-AC formulation; LinDistFlow refuses
     meshes): standard output and dispatch.json parse strictly, whatever the status."""
-    done = _run(
-        "gridderms",
-        "dispatch",
-        "lv-schutterwald",
-        "--formulation",
-        "linearized-ac",
-        *SHORT,
-        "--json",
-        "--out",
-        str(tmp_path),
+    done = _json_to(
+        tmp_path, "dispatch", "lv-schutterwald", "--formulation", "linearized-ac", *SHORT
     )
     assert done.returncode in (0, 3), done.stderr
     summary = _json_stdout(done)
@@ -90,17 +87,7 @@ def test_dispatch_json_on_lv_schutterwald(tmp_path: Path) -> None:
 @pytest.mark.parametrize("backend", ["highspy", "pyomo"])
 def test_dispatch_json_on_a_small_feeder_with_either_lp_backend(backend: str) -> None:
     done = _run(
-        "gridderms",
-        "dispatch",
-        "baran-wu-33",
-        "--der-file",
-        str(SCENARIO),
-        "--vm-min-pu",
-        "0.9",
-        *SHORT,
-        "--backend",
-        backend,
-        "--json",
+        "gridderms", *CLI_DISPATCH, "--vm-min-pu", "0.9", *SHORT, "--backend", backend, "--json"
     )
     assert done.returncode == 0, done.stderr
     summary = _json_stdout(done)
@@ -109,22 +96,8 @@ def test_dispatch_json_on_a_small_feeder_with_either_lp_backend(backend: str) ->
 
 def test_infeasible_dispatch_writes_null_not_nan(tmp_path: Path) -> None:
     """No schedule meets 0.99 pu at night: the values that do not exist are ``null``."""
-    done = _run(
-        "gridderms",
-        "dispatch",
-        "baran-wu-33",
-        "--horizon-h",
-        "1",
-        "--step-min",
-        "60",
-        "--start",
-        "2026-06-22T00:00",
-        "--vm-min-pu",
-        "0.99",
-        "--json",
-        "--out",
-        str(tmp_path),
-    )
+    night = ("--horizon-h", "1", "--step-min", "60", "--start", "2026-06-22T00:00")
+    done = _json_to(tmp_path, "dispatch", "baran-wu-33", *night, "--vm-min-pu", "0.99")
     assert done.returncode == 3, done.stderr
     summary = _json_stdout(done)
     assert summary["status"] == "infeasible"
@@ -135,18 +108,7 @@ def test_infeasible_dispatch_writes_null_not_nan(tmp_path: Path) -> None:
 
 
 def test_hosting_capacity_json_and_its_file(tmp_path: Path) -> None:
-    done = _run(
-        "gridderms",
-        "hosting-capacity",
-        "lv-schutterwald",
-        "--buses",
-        "1",
-        "2",
-        "3",
-        "--json",
-        "--out",
-        str(tmp_path),
-    )
+    done = _json_to(tmp_path, "hosting-capacity", "lv-schutterwald", "--buses", "1", "2", "3")
     assert done.returncode == 0, done.stderr
     study = _json_stdout(done)
     assert strict_json((tmp_path / "hosting_capacity.json").read_text()) == study
@@ -173,7 +135,7 @@ def test_highs_construction_from_threads_leaves_stdout_working(tmp_path: Path) -
     once (service job workers) must not leave descriptor 1 at /dev/null."""
     script = (
         "import threading\n"
-        "from solvers.opf.lp import quiet_highs\n"
+        "from solvers.lp.highs import quiet_highs\n"
         "def work():\n"
         "    for _ in range(50):\n"
         "        quiet_highs()\n"

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from alembic.runtime.migration import MigrationContext
 from service_fixtures import BACKENDS, REPO, fresh_database
 from sqlalchemy import func, inspect, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from api.app import create_app
 from gridderms.persistence.database import make_engine, session_factory
@@ -35,7 +37,7 @@ from gridderms.persistence.models import (
     ScheduleRow,
     utcnow,
 )
-from gridderms.persistence.repositories import write_schedule
+from gridderms.persistence.runs import write_schedule
 from gridderms.service.settings import ServiceSettings
 
 TABLES = {
@@ -102,16 +104,8 @@ def _feeder_with_active_schedule(url: str, n_points: int = 30) -> tuple[int, int
             feeder = FeederRow(name="f", source="cigre-mv-der", switch_closed={})
             session.add(feeder)
             session.flush()
-            schedule = write_schedule(
-                session,
-                feeder_id=feeder.id,
-                run_id=None,
-                start=utcnow(),
-                step_minutes=15,
-                n_periods=n_points,
-                ac_feasible=True,
-                activate=True,
-                points=(_point(period) for period in range(n_points)),
+            schedule = _activate(
+                session, feeder.id, n_points, (_point(period) for period in range(n_points))
             )
             session.commit()
             return feeder.id, schedule.id
@@ -129,6 +123,23 @@ def _point(period: int, der_id: str = "pv-1") -> dict[str, object]:
         "curtailed_mw": 0.0,
         "mode": "active_power_limit",
     }
+
+
+def _activate(
+    session: Session, feeder_id: int, n_periods: int, points: Iterable[dict[str, object]]
+) -> ScheduleRow:
+    """Write an AC-feasible 15-min schedule of ``n_periods`` starting now and activate it."""
+    return write_schedule(
+        session,
+        feeder_id=feeder_id,
+        run_id=None,
+        start=utcnow(),
+        step_minutes=15,
+        n_periods=n_periods,
+        ac_feasible=True,
+        activate=True,
+        points=points,
+    )
 
 
 def test_at_most_one_active_schedule_per_feeder(database_url: str) -> None:
@@ -150,17 +161,7 @@ def test_at_most_one_active_schedule_per_feeder(database_url: str) -> None:
             with pytest.raises(IntegrityError):
                 session.commit()
         with factory() as session:
-            second = write_schedule(
-                session,
-                feeder_id=feeder_id,
-                run_id=None,
-                start=utcnow(),
-                step_minutes=15,
-                n_periods=2,
-                ac_feasible=True,
-                activate=True,
-                points=[_point(0), _point(1)],
-            )
+            second = _activate(session, feeder_id, 2, [_point(0), _point(1)])
             session.commit()
             states = dict(session.execute(select(ScheduleRow.id, ScheduleRow.state)).all())
         assert states == {first: "superseded", second.id: "active"}
@@ -174,7 +175,7 @@ _WRITER = """
 import sys, time
 from gridderms.persistence.database import make_engine, session_factory
 from gridderms.persistence.models import utcnow
-from gridderms.persistence.repositories import write_schedule
+from gridderms.persistence.runs import write_schedule
 
 url, feeder_id = sys.argv[1], int(sys.argv[2])
 
@@ -231,17 +232,7 @@ def test_killed_writer_leaves_the_previous_active_schedule(database_url: str) ->
                 )
                 assert counts == {previous: 30}
             with factory() as session:  # the database takes the next write normally
-                replacement = write_schedule(
-                    session,
-                    feeder_id=feeder_id,
-                    run_id=None,
-                    start=utcnow(),
-                    step_minutes=15,
-                    n_periods=1,
-                    ac_feasible=True,
-                    activate=True,
-                    points=[_point(0, "pv-3")],
-                )
+                replacement = _activate(session, feeder_id, 1, [_point(0, "pv-3")])
                 session.commit()
                 active = session.scalars(
                     select(ScheduleRow.id).where(ScheduleRow.state == "active")

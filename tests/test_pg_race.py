@@ -32,13 +32,14 @@ from typing import Any
 import httpx
 import pytest
 import service_fixtures
-from service_fixtures import ApiServer, api_server, fresh_database
+from payloads import FEASIBLE
+from service_fixtures import ApiServer, api_server, commands, fresh_database
 from sqlalchemy import select
 
 from gridderms.persistence.database import make_engine, session_factory
+from gridderms.persistence.feeders import feeder_by_name
 from gridderms.persistence.migrate import upgrade
 from gridderms.persistence.models import FeederRow, ScheduleRow
-from gridderms.persistence.repositories import feeder_by_name
 
 PREFIX = "/api/v1"
 #: GRIDDERMS_AUTH_CACHE_S of both processes [s]
@@ -47,17 +48,9 @@ AUTH_CACHE_S = 2.0
 SLACK_S = 1.0
 #: threads per process sending the same request at once
 THREADS_PER_PROCESS = 3
-FEASIBLE = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 1.0,
-    "step_minutes": 15,
-    "vm_min_pu": 0.9,
-    "vm_max_pu": 1.1,
-    "max_loading_percent": 200.0,
-}
 MODEL_RACE = (
-    "gridderms/service/feeders.py operate_switch: a read between the switching and its commit "
-    "rebuilds the model from the old row; the new version must not be stamped on that model"
+    "gridderms/service/feeder_topology.py operate_switch: a read between the switching and its "
+    "commit rebuilds the model from the old row; the new version must not be stamped on that model"
 )
 #: the tie switch S1 of CIGRE MV (open as loaded): closing it meshes feeders 1 and 2
 TIE = 4
@@ -112,17 +105,11 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
         yield Pair(servers["a"], servers["b"], url)
 
 
-def _client(server: ApiServer, role: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=server.base + PREFIX, headers={"X-API-Key": server.keys[role]}, timeout=120
-    )
-
-
 def _at_once(
     pair: Pair, role: str, send: Callable[[httpx.Client, int], httpx.Response]
 ) -> list[httpx.Response]:
     """``send`` from THREADS_PER_PROCESS threads on each process, released together."""
-    clients = [_client(s, role) for s in pair.servers for _ in range(THREADS_PER_PROCESS)]
+    clients = [s.client(role) for s in pair.servers for _ in range(THREADS_PER_PROCESS)]
     barrier = threading.Barrier(len(clients))
     responses: list[httpx.Response | BaseException] = [RuntimeError("not sent")] * len(clients)
 
@@ -167,14 +154,11 @@ def _db_feeder(pair: Pair, name: str) -> tuple[int, dict[str, bool], list[tuple[
 
 
 def _load(pair: Pair, name: str) -> None:
-    with _client(pair.a, "admin") as admin:
-        response = admin.post("/feeders", json={"builtin": "cigre-mv-der", "name": name})
-        assert response.status_code == 201, response.text
-        assert response.json()["operating_mode"] == "manual"
+    assert pair.a.load_feeder(name)["operating_mode"] == "manual"
 
 
 def _pending_schedule(server: ApiServer, name: str) -> int:
-    with _client(server, "adms") as adms:
+    with server.client("adms") as adms:
         run = adms.post(f"/feeders/{name}/dispatch-runs", json=FEASIBLE)
         assert run.status_code == 201, run.text
         assert run.json()["status"] == "optimal", run.text
@@ -184,11 +168,8 @@ def _pending_schedule(server: ApiServer, name: str) -> int:
 
 
 def _commands(server: ApiServer, name: str, **params: Any) -> list[dict[str, Any]]:
-    with _client(server, "viewer") as viewer:
-        response = viewer.get(f"/feeders/{name}/commands", params={"limit": 10_000, **params})
-        assert response.status_code == 200, response.text
-        rows: list[dict[str, Any]] = response.json()
-        return rows
+    with server.client("viewer") as viewer:
+        return commands(viewer, name, limit=10_000, **params)
 
 
 # -- schedule activation ------------------------------------------------------------------------
@@ -225,7 +206,7 @@ def test_racing_approvals_activate_a_schedule_once(pair: Pair) -> None:
         )
         assert [sid for sid, state in schedules if state == "pending_approval"] == []
         for server in pair.servers:
-            with _client(server, "viewer") as viewer:
+            with server.client("viewer") as viewer:
                 current = viewer.get(f"/feeders/{name}/schedules/active")
                 if active is None:
                     assert current.status_code == 404
@@ -241,7 +222,7 @@ def test_racing_approvals_activate_a_schedule_once(pair: Pair) -> None:
             mine = [c for c in every if c["schedule_id"] == active]
             assert mine and len(mine) == len({c["der_id"] for c in mine})
     assert [state for _, state in decided][::2] == ["active", "active"]
-    with _client(pair.b, "viewer") as viewer:
+    with pair.b.client("viewer") as viewer:
         audit = viewer.get("/audit", params={"target_type": "schedule", "limit": 100}).json()
     per_schedule = Counter(
         row["target_id"]
@@ -255,7 +236,7 @@ def test_racing_approvals_activate_a_schedule_once(pair: Pair) -> None:
 def _topologies(pair: Pair, name: str) -> list[dict[str, Any]]:
     out = []
     for server in pair.servers:
-        with _client(server, "viewer") as viewer:
+        with server.client("viewer") as viewer:
             response = viewer.get(f"/feeders/{name}/topology")
             assert response.status_code == 200, response.text
             out.append(response.json())
@@ -270,7 +251,7 @@ def _assert_consistent(pair: Pair, name: str, version: int) -> None:
         assert topology["version"] == version
         assert {str(s["switch_id"]): s["closed"] for s in topology["switches"]} == stored
         assert topology["meshes"] == (1 if stored[str(TIE)] else 0)
-    with _client(pair.b, "viewer") as viewer:
+    with pair.b.client("viewer") as viewer:
         history = viewer.get(f"/feeders/{name}/versions").json()
     assert [h["version"] for h in history] == list(range(version + 1))
 
@@ -316,7 +297,7 @@ def test_switching_raced_by_topology_reads_keeps_each_model_in_step(pair: Pair) 
     read_errors: list[str] = []
 
     def read(server: ApiServer) -> None:
-        with _client(server, "viewer") as viewer:
+        with server.client("viewer") as viewer:
             while not stop.is_set():
                 response = viewer.get(f"/feeders/{name}/topology")
                 if response.status_code != 200:
@@ -354,9 +335,10 @@ def test_a_topology_read_during_a_switch_commit_keeps_the_model_in_step(
 ) -> None:
     """Deterministic form of the race above, in one process: a topology read lands while the
     switching transaction commits (injected into ``session.commit``)."""
+    from gridderms.service import feeder_topology
     from gridderms.service import feeders as service
     from gridderms.service.auth import SYSTEM
-    from gridderms.service.feeders import FeederModels
+    from gridderms.service.feeder_models import FeederModels
 
     name = "race-inline"
     engine = make_engine(pair.database_url)
@@ -367,22 +349,23 @@ def test_a_topology_read_during_a_switch_commit_keeps_the_model_in_step(
             service.load_builtin(session, models, SYSTEM, "cigre-mv-der", name)
         with sessions() as session:
             row = feeder_by_name(session, name)
-            assert service.topology(models, row)["version"] == 0  # model cached at version 0
+            # the model cached at version 0
+            assert _topology(models, row)["version"] == 0
         with sessions() as writer:
             commit = writer.commit
 
             def read_then_commit() -> None:
                 with sessions() as reader:  # sees the committed version 0
-                    service.topology(models, feeder_by_name(reader, name))
+                    _topology(models, feeder_by_name(reader, name))
                 commit()
 
             writer.commit = read_then_commit  # type: ignore[method-assign]
-            service.operate_switch(
+            feeder_topology.operate_switch(
                 writer, models, SYSTEM, name, TIE, closed=True, expected_version=0
             )
         with sessions() as session:
             row = feeder_by_name(session, name)
-            topology = service.topology(models, row)
+            topology = _topology(models, row)
         assert row.version == 1 and row.switch_closed[str(TIE)] is True
         tie = next(s for s in topology["switches"] if s["switch_id"] == TIE)
         assert (topology["version"], tie["closed"]) == (1, True), MODEL_RACE
@@ -390,13 +373,21 @@ def test_a_topology_read_during_a_switch_commit_keeps_the_model_in_step(
         engine.dispose()
 
 
+def _topology(models: Any, row: Any) -> dict[str, Any]:
+    """The API's topology view of ``row``'s model, read under the feeder's lock."""
+    from api.schemas.feeders import TopologyPublic
+    from gridderms.service import feeder_topology
+
+    return feeder_topology.read_model(models, row, TopologyPublic.of).model_dump()
+
+
 # -- keys -----------------------------------------------------------------------------------------
 def test_a_key_revoked_through_one_process_is_refused_by_the_other_in_time(pair: Pair) -> None:
-    with _client(pair.a, "admin") as admin:
+    with pair.a.client("admin") as admin:
         key = admin.post("/keys", json={"name": "race-ttl", "role": "viewer"}).json()["key"]
     a = httpx.Client(base_url=pair.a.base + PREFIX, headers={"X-API-Key": key})
     b = httpx.Client(base_url=pair.b.base + PREFIX, headers={"X-API-Key": key})
-    with a, b, _client(pair.a, "admin") as admin:
+    with a, b, pair.a.client("admin") as admin:
         assert a.get("/feeders").status_code == 200
         assert b.get("/feeders").status_code == 200  # B trusts the key from now on
         assert admin.delete("/keys/race-ttl").status_code == 200

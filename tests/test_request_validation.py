@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from payloads import DISPATCH_1H, REACTIVE, ev_body, pv_body
 from service_fixtures import BACKENDS, ApiServer, servers_per_backend
 
 from gridderms.bounds import (
@@ -35,37 +36,10 @@ from gridderms.ders import DerImportError, ders_from_csv, ders_from_json, ders_t
 
 FEEDER = "rv"
 DER = "pv-rv"
-REACTIVE = {"s_rated_mva": 0.05, "pf_min": 0.9, "ieee1547_category": "B"}
-PV = {
-    "der_type": "pv",
-    "der_id": DER,
-    "name": "roof",
-    "bus": 5,
-    "reactive": REACTIVE,
-    "p_nameplate_mw": 0.05,
-    "p_available_mw": 0.04,
-    "curtailable": True,
-}
-EV = {
-    "der_type": "ev_charger",
-    "der_id": "ev-rv",
-    "name": "car",
-    "bus": 7,
-    "reactive": REACTIVE,
-    "p_max_mw": 0.01,
-    "energy_need_mwh": 0.01,
-    "arrival": "2024-06-21T08:00:00+02:00",
-    "departure": "2024-06-21T18:00:00+02:00",
-}
+PV = pv_body(DER)
+EV = ev_body("ev-rv")
 #: a valid job request: each case changes one field
-DISPATCH = {
-    "start": "2024-06-21T10:00:00Z",
-    "horizon_h": 1.0,
-    "step_minutes": 15,
-    "vm_min_pu": 0.9,
-    "vm_max_pu": 1.1,
-    "execution": "job",
-}
+DISPATCH = {**DISPATCH_1H, "execution": "job"}
 DEEP = 5000
 DEEP_ARRAYS = b"[" * DEEP + b"]" * DEEP
 DEEP_OBJECTS = b'{"a":' * 3000 + b"1" + b"}" * 3000
@@ -86,9 +60,8 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, ApiS
     """The API on each backend with the feeder ``rv`` (CIGRE MV with DERs) and a PV."""
     with servers_per_backend(tmp_path_factory, "rv-") as running:
         for server in running.values():
+            server.load_feeder(FEEDER)
             with server.client("admin") as admin:
-                loaded = admin.post("/feeders", json={"builtin": "cigre-mv-der", "name": FEEDER})
-                assert loaded.status_code == 201, loaded.text
                 created = admin.post(f"/feeders/{FEEDER}/ders", json=PV)
                 assert created.status_code == 201, created.text
         yield running

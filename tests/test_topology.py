@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import time
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -12,17 +13,16 @@ import pandapower as pp
 import pandapower.networks as pn
 import pytest
 
-from network_models.errors import FeederError, SwitchingError, UnknownElementError
-from network_models.topology import (
+from network_models.connectivity import find_meshes
+from network_models.errors import (
     DeenergizedBusError,
-    FeederHead,
-    FeederTopology,
-    build_graph,
-    build_topology,
-    find_meshes,
-    set_switch_state,
-    source_buses,
+    FeederError,
+    SwitchingError,
+    UnknownElementError,
 )
+from network_models.graph import build_graph, source_buses
+from network_models.switching import set_switch_state
+from network_models.topology import FeederHead, FeederTopology, build_topology
 
 # --------------------------------------------------------------------------------------------
 # Fixtures and helpers
@@ -40,24 +40,20 @@ def _pristine() -> dict[str, pp.pandapowerNet]:
     }
 
 
-@pytest.fixture
-def cigre_mv(_pristine: dict[str, pp.pandapowerNet]) -> pp.pandapowerNet:
-    return copy.deepcopy(_pristine["cigre_mv"])
+def _copy_of(name: str) -> Any:
+    """A fixture ``name``: a deep copy of the pristine network of that name."""
+
+    @pytest.fixture(name=name)
+    def copied(_pristine: dict[str, pp.pandapowerNet]) -> pp.pandapowerNet:
+        return copy.deepcopy(_pristine[name])
+
+    return copied
 
 
-@pytest.fixture
-def baran_wu(_pristine: dict[str, pp.pandapowerNet]) -> pp.pandapowerNet:
-    return copy.deepcopy(_pristine["baran_wu"])
-
-
-@pytest.fixture
-def cigre_lv(_pristine: dict[str, pp.pandapowerNet]) -> pp.pandapowerNet:
-    return copy.deepcopy(_pristine["cigre_lv"])
-
-
-@pytest.fixture
-def multivoltage(_pristine: dict[str, pp.pandapowerNet]) -> pp.pandapowerNet:
-    return copy.deepcopy(_pristine["multivoltage"])
+cigre_mv = _copy_of("cigre_mv")
+baran_wu = _copy_of("baran_wu")
+cigre_lv = _copy_of("cigre_lv")
+multivoltage = _copy_of("multivoltage")
 
 
 def switch_named(net: pp.pandapowerNet, name: str) -> int:

@@ -13,11 +13,11 @@ from fastapi.responses import StreamingResponse
 
 from api.body import body_doc, json_body
 from api.deps import Admin, SessionDep, Viewer
-from api.schemas import ApiKeyCreate, ApiKeyCreatedPublic, ApiKeyPublic, AuditPublic
+from api.schemas import ApiKeyCreate
+from api.schemas.system import ApiKeyCreatedPublic, ApiKeyPublic, AuditPublic
 from gridderms.bounds import DateTime
-from gridderms.persistence.audit import AuditFilter, audit_page, iter_audit
-from gridderms.persistence.models import AuditRow
-from gridderms.service import auth
+from gridderms.persistence.audit import AuditFilter
+from gridderms.service import audit_log, auth
 
 router = APIRouter(tags=["audit", "keys"])
 
@@ -53,11 +53,11 @@ def audit_filter(
     ] = None,
     before_id: Annotated[
         int | None,
-        Query(ge=1, le=2**62, description="Only rows with a smaller id (cursor, newest first)")
+        Query(ge=1, le=2**62, description="Only rows with a smaller id (cursor, newest first)"),
     ] = None,
     after_id: Annotated[
         int | None,
-        Query(ge=0, le=2**62, description="Only rows with a larger id (cursor, oldest first)")
+        Query(ge=0, le=2**62, description="Only rows with a larger id (cursor, oldest first)"),
     ] = None,
 ) -> AuditFilter:
     """The audit filters of the query string."""
@@ -111,7 +111,7 @@ def audit(
     """
     request.app.state.refusals.flush()
     newest_first = order == "desc"
-    rows = audit_page(session, filters, limit=limit + 1, newest_first=newest_first)
+    rows = audit_log.page(session, filters, limit=limit + 1, newest_first=newest_first)
     if len(rows) > limit:
         rows = rows[:limit]
         cursor = "before_id" if newest_first else "after_id"
@@ -124,12 +124,12 @@ def _json(value: object) -> str:
     return "" if value is None else json.dumps(value, separators=(",", ":"), default=str)
 
 
-def _csv_chunks(rows: Iterable[AuditRow]) -> Iterator[str]:
+def _csv_chunks(rows: Iterable[AuditPublic]) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(_CSV_COLUMNS)
     for index, row in enumerate(rows, 1):
-        public = AuditPublic.model_validate(row).model_dump(mode="json")
+        public = row.model_dump(mode="json")
         writer.writerow(
             [
                 _json(public[column]) if column in ("before", "after") else public[column]
@@ -143,10 +143,10 @@ def _csv_chunks(rows: Iterable[AuditRow]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
-def _ndjson_chunks(rows: Iterable[AuditRow]) -> Iterator[str]:
+def _ndjson_chunks(rows: Iterable[AuditPublic]) -> Iterator[str]:
     lines: list[str] = []
     for row in rows:
-        lines.append(AuditPublic.model_validate(row).model_dump_json() + "\n")
+        lines.append(row.model_dump_json() + "\n")
         if len(lines) == _EXPORT_CHUNK:
             yield "".join(lines)
             lines.clear()
@@ -173,7 +173,7 @@ def export_audit(
     ``after`` as JSON text) or NDJSON (one row per line, as ``GET /audit`` gives it). The rows
     are those present when the export starts."""
     request.app.state.refusals.flush()
-    rows = iter_audit(request.app.state.sessions, filters)
+    rows = map(AuditPublic.model_validate, audit_log.export(request.app.state.sessions, filters))
     if export_format == "csv":
         return StreamingResponse(
             _csv_chunks(rows),

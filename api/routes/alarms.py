@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import Operator, SessionDep, Viewer
-from api.schemas import AlarmPublic, CommandPublic
+from api.schemas.monitoring import AlarmPublic, CommandPublic
 from gridderms.bounds import DateTime
 from gridderms.service import alarms as alarm_service
 from gridderms.service import commands as command_service
@@ -18,27 +18,22 @@ router = APIRouter(tags=["alarms", "commands"])
 FeederName = Annotated[str, Path(description="Name of a loaded feeder", max_length=200)]
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, newest first")]
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "Unknown feeder"}}
+ActiveOnly = Annotated[bool, Query(description="Only alarms whose condition persists")]
+UnacknowledgedOnly = Annotated[bool, Query(description="Only unacknowledged alarms")]
+Kind = Annotated[str | None, Query(max_length=60)]
 
 
 @router.get("/alarms", response_model=list[AlarmPublic])
 def list_alarms(
     _: Viewer,
     session: SessionDep,
-    active: Annotated[bool, Query(description="Only alarms whose condition persists")] = True,
-    unacknowledged: Annotated[bool, Query(description="Only unacknowledged alarms")] = False,
-    kind: Annotated[str | None, Query(max_length=60)] = None,
+    active: ActiveOnly = True,
+    unacknowledged: UnacknowledgedOnly = False,
+    kind: Kind = None,
     limit: Limit = 100,
 ) -> list[AlarmPublic]:
     """Alarms of every feeder (the control room's alarm list)."""
-    rows = alarm_service.list_alarms(
-        session,
-        None,
-        active_only=active,
-        unacknowledged_only=unacknowledged,
-        kind=kind,
-        limit=limit,
-    )
-    return [AlarmPublic(**row) for row in rows]
+    return _alarms(session, None, active, unacknowledged, kind, None, limit)
 
 
 @router.get("/feeders/{feeder}/alarms", response_model=list[AlarmPublic], responses=_NOT_FOUND)
@@ -46,13 +41,25 @@ def list_feeder_alarms(
     _: Viewer,
     session: SessionDep,
     feeder: FeederName,
-    active: Annotated[bool, Query(description="Only alarms whose condition persists")] = True,
-    unacknowledged: Annotated[bool, Query(description="Only unacknowledged alarms")] = False,
-    kind: Annotated[str | None, Query(max_length=60)] = None,
+    active: ActiveOnly = True,
+    unacknowledged: UnacknowledgedOnly = False,
+    kind: Kind = None,
     der_id: Annotated[str | None, Query(max_length=200)] = None,
     limit: Limit = 100,
 ) -> list[AlarmPublic]:
     """Alarms of one feeder, optionally of one DER."""
+    return _alarms(session, feeder, active, unacknowledged, kind, der_id, limit)
+
+
+def _alarms(
+    session: SessionDep,
+    feeder: str | None,
+    active: bool,
+    unacknowledged: bool,
+    kind: str | None,
+    der_id: str | None,
+    limit: int,
+) -> list[AlarmPublic]:
     rows = alarm_service.list_alarms(
         session,
         feeder,
@@ -62,7 +69,7 @@ def list_feeder_alarms(
         der_id=der_id,
         limit=limit,
     )
-    return [AlarmPublic(**row) for row in rows]
+    return [AlarmPublic.of(row, name) for row, name in rows]
 
 
 @router.post(
@@ -79,7 +86,7 @@ def acknowledge_alarm(
     alarm_id: Annotated[int, Path(ge=1, le=2**62, description="Id of an alarm")],
 ) -> AlarmPublic:
     """Acknowledge an alarm (operator); it stays listed while its condition persists."""
-    return AlarmPublic(**alarm_service.acknowledge(session, principal, alarm_id))
+    return AlarmPublic.of(*alarm_service.acknowledge(session, principal, alarm_id))
 
 
 @router.get("/feeders/{feeder}/commands", response_model=list[CommandPublic], responses=_NOT_FOUND)
@@ -102,4 +109,4 @@ def list_commands(
     rows = command_service.list_commands(
         session, feeder, status=status, kind=kind, der_id=der_id, since=since, limit=limit
     )
-    return [CommandPublic(**row) for row in rows]
+    return [CommandPublic.of(row, feeder) for row in rows]

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Path, Response, status
 
 from api.body import body_doc, json_body
 from api.deps import Adms, ModelsDep, SessionDep, Viewer
-from api.schemas import DerGroupCreate, DerGroupPublic, DerGroupUpdate
-from gridderms.persistence.repositories import feeder_by_name
+from api.schemas import DerGroupCreate, DerGroupUpdate
+from api.schemas.ders import DerGroupPublic
 from gridderms.service import der_groups as service
 
 router = APIRouter(tags=["der groups"])
@@ -28,7 +28,7 @@ def list_groups(
 ) -> list[DerGroupPublic]:
     """The feeder's DER groups with their members."""
     row, groups = service.list_groups(session, feeder)
-    return [DerGroupPublic(**service.public(session, models, row, g)) for g in groups]
+    return [DerGroupPublic.of(service.view(session, models, row, g)) for g in groups]
 
 
 @router.post(
@@ -46,10 +46,9 @@ def create_group(
     body: Annotated[DerGroupCreate, Depends(json_body(DerGroupCreate))],
 ) -> DerGroupPublic:
     """Define a DER group (adms)."""
-    row, group = service.create(
-        session, models, principal, feeder, body.name, body.by, body.value, body.members
-    )
-    return DerGroupPublic(**service.public(session, models, row, group))
+    rule = service.GroupRule(body.by, body.value, body.members)
+    row, group = service.define(session, models, principal, feeder, body.name, rule, new=True)
+    return DerGroupPublic.of(service.view(session, models, row, group))
 
 
 @router.get("/feeders/{feeder}/der-groups/{name}", response_model=DerGroupPublic)
@@ -57,9 +56,8 @@ def get_group(
     _: Viewer, session: SessionDep, models: ModelsDep, feeder: FeederName, name: GroupName
 ) -> DerGroupPublic:
     """One DER group with its members."""
-    row = feeder_by_name(session, feeder)
-    group = service.group_by_name(session, row, name)
-    return DerGroupPublic(**service.public(session, models, row, group))
+    row, group = service.get(session, feeder, name)
+    return DerGroupPublic.of(service.view(session, models, row, group))
 
 
 @router.put(
@@ -77,10 +75,9 @@ def replace_group(
     body: Annotated[DerGroupUpdate, Depends(json_body(DerGroupUpdate))],
 ) -> DerGroupPublic:
     """Redefine a DER group (adms)."""
-    row, group = service.replace(
-        session, models, principal, feeder, name, body.by, body.value, body.members
-    )
-    return DerGroupPublic(**service.public(session, models, row, group))
+    rule = service.GroupRule(body.by, body.value, body.members)
+    row, group = service.define(session, models, principal, feeder, name, rule, new=False)
+    return DerGroupPublic.of(service.view(session, models, row, group))
 
 
 @router.delete(

@@ -8,16 +8,9 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Response, status
 
 from api.body import body_doc, der_record_body, json_body
 from api.deps import Adms, ModelsDep, Operator, OperatorOrAdms, SessionDep, Viewer
-from api.schemas import (
-    DerAvailabilityPublic,
-    DerAvailabilityUpdate,
-    DerCapabilityPublic,
-    DerCapabilityUpdate,
-    DerPublic,
-    OverrideSet,
-)
+from api.schemas import DerAvailabilityUpdate, DerCapabilityUpdate, OverrideSet
+from api.schemas.ders import DerAvailabilityPublic, DerCapabilityPublic, DerPublic
 from gridderms.ders import DerRecord
-from gridderms.persistence.repositories import der_by_id, feeder_by_name
 from gridderms.service import ders as service
 from gridderms.service.errors import OutsideCapabilityError
 
@@ -29,14 +22,10 @@ RecordBody = Annotated[DerRecord, Depends(der_record_body)]
 _NOT_FOUND: dict[int | str, dict[str, object]] = {404: {"description": "Unknown feeder or DER"}}
 
 
-def _public(row: object) -> DerPublic:
-    return DerPublic(**service.public(row))  # type: ignore[arg-type]
-
-
 @router.get("/feeders/{feeder}/ders", response_model=list[DerPublic], responses=_NOT_FOUND)
 def list_ders(_: Viewer, session: SessionDep, feeder: FeederName) -> list[DerPublic]:
     """Registered DERs of the feeder."""
-    return [_public(row) for row in service.list_ders(session, feeder)]
+    return [DerPublic.model_validate(row) for row in service.list_ders(session, feeder)]
 
 
 @router.post(
@@ -54,13 +43,13 @@ def create_der(
     principal: Adms, session: SessionDep, models: ModelsDep, feeder: FeederName, body: RecordBody
 ) -> DerPublic:
     """Register a DER (typed record selected by ``der_type``)."""
-    return _public(service.create(session, models, principal, feeder, body))
+    return DerPublic.model_validate(service.create(session, models, principal, feeder, body))
 
 
 @router.get("/feeders/{feeder}/ders/{der_id}", response_model=DerPublic, responses=_NOT_FOUND)
 def get_der(_: Viewer, session: SessionDep, feeder: FeederName, der_id: DerId) -> DerPublic:
     """One DER with its capability record, status and override."""
-    return _public(der_by_id(session, feeder_by_name(session, feeder), der_id))
+    return DerPublic.model_validate(service.get(session, feeder, der_id))
 
 
 @router.put(
@@ -78,7 +67,9 @@ def replace_der(
     body: RecordBody,
 ) -> DerPublic:
     """Replace a DER's record (same ``der_id``)."""
-    return _public(service.replace(session, models, principal, feeder, der_id, body))
+    return DerPublic.model_validate(
+        service.replace(session, models, principal, feeder, der_id, body)
+    )
 
 
 @router.delete(
@@ -92,24 +83,26 @@ def delete_der(principal: Adms, session: SessionDep, feeder: FeederName, der_id:
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post(
-    "/feeders/{feeder}/ders/{der_id}/lockout", response_model=DerPublic, responses=_NOT_FOUND
-)
-def lockout_der(
-    principal: Operator, session: SessionDep, feeder: FeederName, der_id: DerId
-) -> DerPublic:
-    """Lock a DER out: the optimiser leaves it as it runs now (operator)."""
-    return _public(service.set_status(session, principal, feeder, der_id, locked_out=True))
+def _lockout(locked_out: bool, action: str, doc: str) -> None:
+    """Add the route ``<action>_der`` that locks a DER out (``locked_out``) or releases it."""
+
+    def set_status(
+        principal: Operator, session: SessionDep, feeder: FeederName, der_id: DerId
+    ) -> DerPublic:
+        row = service.set_status(session, principal, feeder, der_id, locked_out=locked_out)
+        return DerPublic.model_validate(row)
+
+    set_status.__doc__ = doc
+    router.post(
+        f"/feeders/{{feeder}}/ders/{{der_id}}/{action}",
+        response_model=DerPublic,
+        responses=_NOT_FOUND,
+        name=f"{action}_der",
+    )(set_status)
 
 
-@router.post(
-    "/feeders/{feeder}/ders/{der_id}/release", response_model=DerPublic, responses=_NOT_FOUND
-)
-def release_der(
-    principal: Operator, session: SessionDep, feeder: FeederName, der_id: DerId
-) -> DerPublic:
-    """Release a locked-out DER back to ``available`` (operator)."""
-    return _public(service.set_status(session, principal, feeder, der_id, locked_out=False))
+_lockout(True, "lockout", "Lock a DER out: the optimiser leaves it as it runs now (operator).")
+_lockout(False, "release", "Release a locked-out DER back to ``available`` (operator).")
 
 
 @router.put(
@@ -136,7 +129,7 @@ def set_override(
         row = service.set_override(session, principal, feeder, der_id, (body.p_mw, body.q_mvar))
     except OutsideCapabilityError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return _public(row)
+    return DerPublic.model_validate(row)
 
 
 @router.delete(
@@ -146,20 +139,31 @@ def clear_override(
     principal: Operator, session: SessionDep, feeder: FeederName, der_id: DerId
 ) -> DerPublic:
     """Give the DER back to the optimiser (operator)."""
-    return _public(service.set_override(session, principal, feeder, der_id, None))
+    return DerPublic.model_validate(service.set_override(session, principal, feeder, der_id, None))
 
 
-@router.get(
-    "/feeders/{feeder}/ders/{der_id}/capability",
-    response_model=DerCapabilityPublic,
-    responses=_NOT_FOUND,
+def _aspect(name: str, model: type[DerCapabilityPublic | DerAvailabilityPublic], doc: str) -> None:
+    """Add the route ``get_<name>`` that reads the ``name`` view (``model``) of a DER."""
+
+    def read(
+        _: Viewer, session: SessionDep, feeder: FeederName, der_id: DerId
+    ) -> DerCapabilityPublic | DerAvailabilityPublic:
+        return model.of(service.get(session, feeder, der_id))
+
+    read.__doc__ = doc
+    router.get(
+        f"/feeders/{{feeder}}/ders/{{der_id}}/{name}",
+        response_model=model,
+        responses=_NOT_FOUND,
+        name=f"get_{name}",
+    )(read)
+
+
+_aspect(
+    "capability",
+    DerCapabilityPublic,
+    "The DER's ratings [MW], [MWh], [MVA] and reactive capability.",
 )
-def get_capability(
-    _: Viewer, session: SessionDep, feeder: FeederName, der_id: DerId
-) -> DerCapabilityPublic:
-    """The DER's ratings [MW], [MWh], [MVA] and reactive capability."""
-    row = der_by_id(session, feeder_by_name(session, feeder), der_id)
-    return DerCapabilityPublic(**service.capability_of(row))
 
 
 @router.put(
@@ -184,20 +188,10 @@ def set_capability(
     """Change the DER's ratings (adms): only the given fields; the DER is re-validated."""
     changes = body.model_dump(mode="json", exclude_unset=True)
     row = service.set_capability(session, principal, feeder, der_id, changes)
-    return DerCapabilityPublic(**service.capability_of(row))
+    return DerCapabilityPublic.of(row)
 
 
-@router.get(
-    "/feeders/{feeder}/ders/{der_id}/availability",
-    response_model=DerAvailabilityPublic,
-    responses=_NOT_FOUND,
-)
-def get_availability(
-    _: Viewer, session: SessionDep, feeder: FeederName, der_id: DerId
-) -> DerAvailabilityPublic:
-    """The DER's status and what it can do now."""
-    row = der_by_id(session, feeder_by_name(session, feeder), der_id)
-    return DerAvailabilityPublic(**service.availability_of(row))
+_aspect("availability", DerAvailabilityPublic, "The DER's status and what it can do now.")
 
 
 @router.put(
@@ -225,4 +219,4 @@ def set_availability(
     changes = body.model_dump(mode="json", exclude_unset=True)
     status_ = changes.pop("status", None)
     row = service.set_availability(session, principal, feeder, der_id, status_, changes)
-    return DerAvailabilityPublic(**service.availability_of(row))
+    return DerAvailabilityPublic.of(row)

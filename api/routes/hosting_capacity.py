@@ -8,20 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy import select
 
 from api.body import body_doc, check_voltage_band, json_body
 from api.deps import Adms, ModelsDep, SessionDep, SettingsDep, Viewer
-from api.schemas import (
-    HostingCapacityBusPublic,
-    HostingCapacityCreate,
-    HostingCapacityRunPublic,
-    HostingCapacityTablePublic,
-)
-from gridderms.persistence.models import FeederRow, HostingCapacityRunRow
-from gridderms.persistence.repositories import feeder_by_name
+from api.schemas import HostingCapacityCreate
+from api.schemas.runs import HostingCapacityRunPublic, HostingCapacityTablePublic
 from gridderms.service import hosting_capacity as service
-from gridderms.service.jobs import cancel_run, run_public
+from gridderms.service.hosting_capacity_spec import StudyNotApplicableError
 
 router = APIRouter(tags=["hosting capacity"])
 
@@ -65,12 +58,12 @@ def request_hosting_capacity(
     check_voltage_band(body.vm_min_pu, body.vm_max_pu, limits.vm_min_pu, limits.vm_max_pu)
     try:
         run = service.request_run(session, models, principal, feeder, body)
-    except service.StudyNotApplicableError as exc:
+    except StudyNotApplicableError as exc:
         raise RequestValidationError(
             [{"loc": ["body", "timeseries"], "msg": str(exc), "type": "study_not_applicable"}]
         ) from None
     request.app.state.hosting_jobs.submit(run.run_id)
-    public = HostingCapacityRunPublic(**run_public(run, feeder))
+    public = HostingCapacityRunPublic.of(run, feeder)
     return JSONResponse(
         public.model_dump(mode="json"),
         status_code=status.HTTP_202_ACCEPTED,
@@ -87,14 +80,7 @@ def list_hosting_capacity(
     _: Viewer, session: SessionDep, feeder: FeederName
 ) -> list[HostingCapacityRunPublic]:
     """Hosting-capacity studies of a feeder, newest first (up to 100; without tables)."""
-    row = feeder_by_name(session, feeder)
-    runs = session.scalars(
-        select(HostingCapacityRunRow)
-        .where(HostingCapacityRunRow.feeder_id == row.id)
-        .order_by(HostingCapacityRunRow.id.desc())
-        .limit(100)
-    )
-    return [HostingCapacityRunPublic(**run_public(run, feeder)) for run in runs]
+    return [HostingCapacityRunPublic.of(run, feeder) for run in service.studies(session, feeder)]
 
 
 @router.get(
@@ -107,13 +93,7 @@ def get_hosting_capacity(
 ) -> HostingCapacityTablePublic:
     """Status of a study and, once ``done``, its table: per bus the capacity for new
     generation and new load [MW] and the binding limit."""
-    run = service.run_by_id(session, run_id)
-    feeder = session.get_one(FeederRow, run.feeder_id)
-    rows = service.results_of(session, run)
-    return HostingCapacityTablePublic(
-        **run_public(run, feeder.name),
-        buses=[HostingCapacityBusPublic.model_validate(row) for row in rows],
-    )
+    return HostingCapacityTablePublic.of_table(*service.study(session, run_id))
 
 
 @router.post(
@@ -128,9 +108,8 @@ def get_hosting_capacity(
 def cancel_hosting_capacity(principal: Adms, session: SessionDep, run_id: RunId) -> Response:
     """Cancel a study (adms): a queued one is ``cancelled`` at once (200); a running one is
     ``cancelling`` (202) and stops at its next progress report, storing no table."""
-    run, cancelled = cancel_run(session, HostingCapacityRunRow, run_id, principal)
-    feeder = session.get_one(FeederRow, run.feeder_id)
-    public = HostingCapacityRunPublic(**run_public(run, feeder.name))
+    run, feeder, cancelled = service.cancel(session, run_id, principal)
+    public = HostingCapacityRunPublic.of(run, feeder)
     return JSONResponse(
         public.model_dump(mode="json"),
         status_code=status.HTTP_200_OK if cancelled else status.HTTP_202_ACCEPTED,

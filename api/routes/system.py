@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
-from sqlalchemy import func, select
 
-from api.schemas import HealthPublic, ReadinessPublic
+from api.schemas.system import HealthPublic, ReadinessPublic
 from gridderms.persistence.database import display_url
 from gridderms.persistence.migrate import current_revision, head_revision
-from gridderms.persistence.models import DispatchRunRow, FeederRow
-from gridderms.service.alarms import active_counts
+from gridderms.service.overview import overview
 
 router = APIRouter(tags=["system"])
 
@@ -61,19 +59,18 @@ def metrics(request: Request) -> PlainTextResponse:
     """Metrics in the Prometheus text exposition format."""
     gauges: dict[str, tuple[str, dict[tuple[tuple[str, str], ...], float]]] = {}
     with request.app.state.sessions() as session:
-        feeders = session.scalar(select(func.count()).select_from(FeederRow)) or 0
-        runs = session.execute(
-            select(DispatchRunRow.status, func.count()).group_by(DispatchRunRow.status)
-        ).all()
-        alarms = active_counts(session)
-    gauges["gridderms_feeders_loaded"] = ("Feeders loaded in the service.", {(): float(feeders)})
+        now = overview(session)
+    gauges["gridderms_feeders_loaded"] = (
+        "Feeders loaded in the service.",
+        {(): float(now.feeders)},
+    )
     gauges["gridderms_dispatch_runs"] = (
         "Dispatch runs by status.",
-        {(("status", str(s)),): float(n) for s, n in runs},
+        {(("status", str(s)),): float(n) for s, n in now.runs.items()},
     )
     gauges["gridderms_active_alarms"] = (
         "Active (not cleared) alarms by feeder and severity.",
-        {(("feeder", f), ("severity", sev)): float(n) for (f, sev), n in alarms.items()},
+        {(("feeder", f), ("severity", sev)): float(n) for (f, sev), n in now.alarms.items()},
     )
     text = request.app.state.metrics.render(gauges)
     return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -8,12 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query, status
 
 from api.body import body_doc, json_body
 from api.deps import Adms, ModelsDep, SessionDep, SettingsDep, Viewer
-from api.schemas import (
-    MeasurementPublic,
-    PowerFlowPublic,
-    TelemetryAcceptedPublic,
-    TelemetryBatchCreate,
-)
+from api.schemas import TelemetryBatchCreate
+from api.schemas.feeders import PowerFlowPublic
+from api.schemas.monitoring import MeasurementPublic, TelemetryAcceptedPublic
 from gridderms.service import telemetry as service
 from gridderms.service.powerflow import current_powerflow
 
@@ -45,7 +42,7 @@ def ingest(
     Idempotent: a measurement's identity is its DER (or the feeder head), ``measured_at`` and
     optional ``client_id``; one already stored (a retried batch) is counted in
     ``duplicates`` and not stored again."""
-    measurements = [service.Measurement(**m.model_dump()) for m in body.measurements]
+    measurements = [m.model_dump() for m in body.measurements]
     band = (settings.vm_min_pu, settings.vm_max_pu)
     result = service.ingest(session, principal, feeder, measurements, band)
     return TelemetryAcceptedPublic(
@@ -75,5 +72,5 @@ def powerflow(
     _: Viewer, session: SessionDep, models: ModelsDep, settings: SettingsDep, feeder: FeederName
 ) -> PowerFlowPublic:
     """AC power flow of the current topology with operator overrides applied (read-only)."""
-    result = current_powerflow(session, models, feeder, settings.operating_limits())
-    return PowerFlowPublic(**result)
+    limits = settings.operating_limits()
+    return PowerFlowPublic.of(*current_powerflow(session, models, feeder, limits))

@@ -60,7 +60,7 @@ class ReactiveCapability(BaseModel):
         (and the apparent-power circle): ``pf_min`` and the IEEE 1547 category limits do not
         apply. ``q_min_mvar == q_max_mvar`` holds the DER at that reactive power.
     defaulted : bool
-        True when :func:`~gridderms.ders.importers.ders_from_net` gave the DER ``pf_min`` and
+        True when :func:`~gridderms.ders.net_import.ders_from_net` gave the DER ``pf_min`` and
         the category because its model declares no reactive capability (the dispatch notes
         those DERs); False for capabilities a registry or a model states.
     """

@@ -16,6 +16,13 @@ class DerError(Exception):
     """Base class of every DER-registry error; ``str(error)`` is the user-facing message."""
 
 
+class _PlainKeyError(KeyError):
+    """A ``KeyError`` whose ``str()`` is its plain message (``KeyError`` would quote it)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 class DerImportError(DerError):
     """A DER source (pandapower net, CSV or JSON file) cannot be read or holds an invalid DER."""
 
@@ -28,7 +35,7 @@ class DuplicateDerError(DerError):
         super().__init__(f"DER '{der_id}' is already registered")
 
 
-class UnknownDerError(DerError, KeyError):
+class UnknownDerError(DerError, _PlainKeyError):
     """A DER id is not registered.
 
     Also a ``KeyError`` so that mapping-style code can catch it; ``str()`` is the plain message
@@ -39,9 +46,6 @@ class UnknownDerError(DerError, KeyError):
         self.der_id = der_id
         prefix = f"{context}: " if context else ""
         super().__init__(f"{prefix}unknown DER '{der_id}'")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 class DerBusError(DerError):
@@ -69,23 +73,20 @@ class DerGroupError(DerError):
     """A DER group cannot be created as requested (bad selector, unknown member...)."""
 
 
-class DuplicateGroupError(DerGroupError):
-    """A group name is already in use."""
-
-    def __init__(self, name: str) -> None:
-        self.group_name = name
-        super().__init__(f"DER group '{name}' already exists")
-
-
-class UnknownGroupError(DerGroupError, KeyError):
+class UnknownGroupError(DerGroupError, _PlainKeyError):
     """A group name is not defined; also a ``KeyError`` with a plain ``str()``."""
 
     def __init__(self, name: str) -> None:
         self.group_name = name
         super().__init__(f"unknown DER group '{name}'")
 
-    def __str__(self) -> str:
-        return str(self.args[0])
+
+class DuplicateGroupError(DerGroupError):
+    """A group name is already in use."""
+
+    def __init__(self, name: str) -> None:
+        self.group_name = name
+        super().__init__(f"DER group '{name}' already exists")
 
 
 class CapabilityError(DerError, ValueError):

@@ -1,4 +1,4 @@
-"""Write DER records to JSON or CSV, in the formats :mod:`gridderms.ders.importers` reads back.
+"""Write DER records to JSON or CSV, in the formats the importers read back.
 
 Floats are written with full precision, so ``ders_from_json(ders_to_json(records))`` and a CSV
 write/read round trip return records equal to the originals.

@@ -7,8 +7,10 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from gridderms.ders.csv_import import ders_from_csv
 from gridderms.ders.errors import DerImportError
-from gridderms.ders.importers import ders_from_csv, ders_from_json, ders_from_net
+from gridderms.ders.json_import import ders_from_json
+from gridderms.ders.net_import import ders_from_net
 from gridderms.ders.records import DerRecord
 from gridderms.ders.registry import DerRegistry, GroupBy
 from network_models.feeder import Feeder

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from gridderms.ders.errors import (
     DerBusError,
@@ -32,7 +32,7 @@ from gridderms.ders.records import DER_TYPES, DerRecord, DerRecordBase
 GroupBy = Literal["feeder", "type", "tag", "custom"]
 """Rule a DER group is defined by."""
 
-_GROUP_BY: tuple[str, ...] = ("feeder", "type", "tag", "custom")
+_GROUP_BY: tuple[str, ...] = get_args(GroupBy)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from gridderms.ders import records
 from gridderms.ders.capability import q_limits_mvar
 from gridderms.ders.errors import DerError
-from gridderms.ders.records import (
-    BatteryStorage,
-    DerRecord,
-    DistributedGenerator,
-    EvCharger,
-    FlexibleLoad,
-    PvSystem,
-)
 
 #: how far [MW]/[MVAr] a set-point may lie outside the range and still be accepted (clipped
 #: onto it): the optimiser's feasibility tolerance, far below any device's resolution
@@ -45,7 +38,7 @@ class PowerRange:
     max_source: str
 
 
-def p_range_mw(der: DerRecord) -> PowerRange:
+def p_range_mw(der: records.DerRecord) -> PowerRange:
     """The active-power set-point range of ``der`` [MW], generation positive.
 
     PV systems and generators: ``[0, p_nameplate_mw]`` / ``[0, p_max_mw]``, capped by a declared
@@ -53,22 +46,22 @@ def p_range_mw(der: DerRecord) -> PowerRange:
     possible); batteries ``[-p_charge_max_mw, p_discharge_max_mw]``; EV chargers
     ``[-p_max_mw, 0]``; flexible loads ``[-p_max_mw, -p_min_mw]``.
     """
-    if isinstance(der, PvSystem | DistributedGenerator):
+    if isinstance(der, records.PvSystem | records.DistributedGenerator):
         rated, field = (
             (der.p_nameplate_mw, "p_nameplate_mw")
-            if isinstance(der, PvSystem)
+            if isinstance(der, records.PvSystem)
             else (der.p_max_mw, "p_max_mw")
         )
         if der.p_limit_mw is not None and der.p_limit_mw < rated:
             rated, field = der.p_limit_mw, "p_limit_mw"
         return PowerRange(0.0, rated, "zero output", field)
-    if isinstance(der, BatteryStorage):
+    if isinstance(der, records.BatteryStorage):
         return PowerRange(
             -der.p_charge_max_mw, der.p_discharge_max_mw, "p_charge_max_mw", "p_discharge_max_mw"
         )
-    if isinstance(der, EvCharger):
+    if isinstance(der, records.EvCharger):
         return PowerRange(-der.p_max_mw, 0.0, "p_max_mw (charging)", "zero charging")
-    if isinstance(der, FlexibleLoad):
+    if isinstance(der, records.FlexibleLoad):
         return PowerRange(
             -der.p_max_mw, -der.p_min_mw, "p_max_mw (consumption)", "p_min_mw (consumption)"
         )
@@ -76,7 +69,7 @@ def p_range_mw(der: DerRecord) -> PowerRange:
 
 
 def check_setpoint(
-    der: DerRecord, p_mw: float, q_mvar: float, *, what: str = "set-point"
+    der: records.DerRecord, p_mw: float, q_mvar: float, *, what: str = "set-point"
 ) -> tuple[float, float]:
     """``(p_mw, q_mvar)`` checked against the capability of ``der``, clipped onto it when
     within :data:`SETPOINT_TOLERANCE`.

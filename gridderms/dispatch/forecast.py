@@ -375,16 +375,11 @@ def build_forecast(
         limit = ders[i].p_limit_mw  # type: ignore[union-attr]
         if limit is not None:
             available[i] = np.minimum(available[i], limit)
+    window = FeederProfiles(profiles.values, horizon.step_minutes, start)
+    # in field order: profiles, available_mw, der_source, load_source, mode, issued_at, start,
+    # step_minutes, profile_step
     return DispatchForecast(
-        profiles=FeederProfiles(profiles.values, horizon.step_minutes, start),
-        available_mw=available,
-        der_source=source,
-        load_source=load_source,
-        mode=mode,
-        issued_at=issued,
-        start=start,
-        step_minutes=horizon.step_minutes,
-        profile_step=step,
+        window, available, source, load_source, mode, issued, start, horizon.step_minutes, step
     )
 
 

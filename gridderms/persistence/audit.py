@@ -1,7 +1,7 @@
-"""Queries of the audit trail: filtered pages by keyset on the row id, a streaming read of
-every matching row for exports, and the count update of an aggregated refusal row.
+"""The audit trail: appending a row, filtered pages by keyset on the row id, a streaming read
+of every matching row for exports, and the count update of an aggregated refusal row.
 
-Rows are appended by :func:`gridderms.persistence.repositories.add_audit`; the id grows with
+Rows are appended by :func:`add_audit`; the id grows with
 every row, so ``id < before_id`` (newest first) and ``id > after_id`` (oldest first) page
 through the trail without gaps or repeats however many rows are added meanwhile.
 """
@@ -16,10 +16,38 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridderms.persistence.models import AuditRow
+from gridderms.persistence.models import AuditRow, utcnow
 
 #: rows read per query when streaming the trail
 EXPORT_BATCH = 1000
+
+
+def add_audit(
+    session: Session,
+    *,
+    actor: str,
+    role: str,
+    action: str,
+    target_type: str,
+    target_id: str,
+    before: Any = None,
+    after: Any = None,
+    outcome: str = "ok",
+) -> AuditRow:
+    """Append an audit row (committed with the caller's transaction)."""
+    row = AuditRow(
+        at=utcnow(),
+        actor=actor,
+        role=role,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        before=before,
+        after=after,
+        outcome=outcome,
+    )
+    session.add(row)
+    return row
 
 
 @dataclass(frozen=True)

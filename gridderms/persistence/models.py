@@ -30,7 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 #: constraint names are deterministic so that migrations can refer to them on every backend
@@ -155,6 +155,13 @@ class DerRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
 
+    @property
+    def override(self) -> dict[str, float] | None:
+        """The operator set-point ``{"p_mw": [MW], "q_mvar": [MVAr]}``, or ``None``."""
+        if self.override_p_mw is None:
+            return None
+        return {"p_mw": self.override_p_mw, "q_mvar": self.override_q_mvar or 0.0}
+
 
 class DerGroupRow(Base):
     """A named DER group of a feeder (rule ``by``/``value`` or explicit ``members``)."""
@@ -205,7 +212,41 @@ class TelemetryRow(Base):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class DispatchRunRow(Base):
+class JobColumns:
+    """The columns every job row has (:class:`DispatchRunRow`, :class:`HostingCapacityRunRow`):
+    the feeder's topology version it ran on, ``progress`` in [0, 1], the ``request`` and
+    ``summary`` JSON documents, the ``error`` of a failed job, who requested it and when it was
+    requested, started and finished."""
+
+    feeder_version: Mapped[int] = mapped_column(Integer)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    request: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+class PerDerPeriodColumns:
+    """The key columns of a row per DER and period of a schedule (:class:`SchedulePointRow`,
+    :class:`EnvelopeRow`): one row per (schedule, DER, period)."""
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[UniqueConstraint]:  # noqa: N805 (a declared_attr)
+        """One row per (schedule, DER, period); a constraint of each table's own."""
+        return (UniqueConstraint("schedule_id", "der_id", "period"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True, sort_order=-4)
+    schedule_id: Mapped[int] = mapped_column(
+        ForeignKey("schedules.id", ondelete="CASCADE"), sort_order=-3
+    )
+    der_id: Mapped[str] = mapped_column(String(200), sort_order=-2)
+    period: Mapped[int] = mapped_column(Integer, sort_order=-1)
+
+
+class DispatchRunRow(JobColumns, Base):
     """One dispatch request and its outcome.
 
     ``status``: ``queued``, ``running``, ``cancelling`` (asked to stop at its next
@@ -220,18 +261,9 @@ class DispatchRunRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[str] = mapped_column(String(36), unique=True)
     feeder_id: Mapped[int] = mapped_column(ForeignKey("feeders.id", ondelete="CASCADE"), index=True)
-    feeder_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), index=True)
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    request: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
     diagnosis: Mapped[list[dict[str, Any]] | None] = mapped_column(JsonDocument, nullable=True)
     der_state: Mapped[dict[str, int] | None] = mapped_column(JsonDocument, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    requested_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class ScheduleRow(Base):
@@ -268,16 +300,11 @@ class ScheduleRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
-class SchedulePointRow(Base):
+class SchedulePointRow(PerDerPeriodColumns, Base):
     """Set-point of one DER in one period of a schedule."""
 
     __tablename__ = "schedule_points"
-    __table_args__ = (UniqueConstraint("schedule_id", "der_id", "period"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
-    der_id: Mapped[str] = mapped_column(String(200))
-    period: Mapped[int] = mapped_column(Integer)
     p_mw: Mapped[float] = mapped_column(Float)
     q_mvar: Mapped[float] = mapped_column(Float)
     p_available_mw: Mapped[float] = mapped_column(Float)
@@ -285,16 +312,11 @@ class SchedulePointRow(Base):
     mode: Mapped[str] = mapped_column(String(40))
 
 
-class EnvelopeRow(Base):
+class EnvelopeRow(PerDerPeriodColumns, Base):
     """Dynamic operating envelope of one DER in one period of a schedule [MW]."""
 
     __tablename__ = "envelopes"
-    __table_args__ = (UniqueConstraint("schedule_id", "der_id", "period"),)
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
-    der_id: Mapped[str] = mapped_column(String(200))
-    period: Mapped[int] = mapped_column(Integer)
     p_min_mw: Mapped[float] = mapped_column(Float)
     p_max_mw: Mapped[float] = mapped_column(Float)
 
@@ -401,7 +423,7 @@ class FeederFileRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
-class HostingCapacityRunRow(Base):
+class HostingCapacityRunRow(JobColumns, Base):
     """A hosting-capacity study of a feeder: request, status, progress and summary."""
 
     __tablename__ = "hosting_capacity_runs"
@@ -409,16 +431,7 @@ class HostingCapacityRunRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     run_id: Mapped[str] = mapped_column(String(64), unique=True)
     feeder_id: Mapped[int] = mapped_column(ForeignKey("feeders.id", ondelete="CASCADE"), index=True)
-    feeder_version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
-    progress: Mapped[float] = mapped_column(Float, default=0.0)
-    request: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
-    summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
-    error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    requested_by: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
-    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
-    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class HostingCapacityResultRow(Base):

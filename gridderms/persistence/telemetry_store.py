@@ -1,4 +1,7 @@
-"""Storing measurements once: a measurement's identity is (feeder, DER or feeder head,
+"""Queries of telemetry: storing measurements once, the latest of a feeder, and the latest per
+DER in a time window.
+
+A measurement's identity is (feeder, DER or feeder head,
 ``measured_at``, ``client_id``), so a batch posted again (a retry after a lost answer) adds
 nothing.
 
@@ -14,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -61,4 +64,42 @@ def insert_measurements(
     return len(new), len(rows) - len(new)
 
 
-__all__ = ["insert_measurements"]
+def latest_measurements(
+    session: Session, feeder_id: int, der_id: str | None, limit: int
+) -> list[TelemetryRow]:
+    """Up to ``limit`` measurements of feeder ``feeder_id``, newest first (of DER ``der_id``
+    only, when given)."""
+    query = select(TelemetryRow).where(TelemetryRow.feeder_id == feeder_id)
+    if der_id is not None:
+        query = query.where(TelemetryRow.der_id == der_id)
+    query = query.order_by(TelemetryRow.measured_at.desc(), TelemetryRow.id.desc()).limit(limit)
+    return list(session.scalars(query))
+
+
+def latest_per_der(
+    session: Session, feeder_id: int, since: datetime | None, until: datetime, *, good: bool
+) -> ScalarResult[TelemetryRow]:
+    """The latest measurement per DER of a feeder in ``[since, until]`` (of good quality
+    only, with ``good``)."""
+    rank = (
+        func.row_number()
+        .over(
+            partition_by=TelemetryRow.der_id,
+            order_by=(TelemetryRow.measured_at.desc(), TelemetryRow.id.desc()),
+        )
+        .label("rank")
+    )
+    inner = select(TelemetryRow.id, rank).where(
+        TelemetryRow.feeder_id == feeder_id,
+        TelemetryRow.der_id.is_not(None),
+        TelemetryRow.measured_at <= until,
+    )
+    if since is not None:
+        inner = inner.where(TelemetryRow.measured_at >= since)
+    if good:
+        inner = inner.where(TelemetryRow.quality == "good")
+    ranked = inner.subquery()
+    query = (
+        select(TelemetryRow).join(ranked, ranked.c.id == TelemetryRow.id).where(ranked.c.rank == 1)
+    )
+    return session.scalars(query)

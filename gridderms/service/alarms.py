@@ -33,11 +33,12 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from gridderms.persistence.models import AlarmRow, FeederRow, utcnow
-from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
+from gridderms.persistence import alarms as store
+from gridderms.persistence.feeders import feeder_by_name, feeder_by_pk
+from gridderms.persistence.models import AlarmRow, utcnow
+from gridderms.service.audit_log import audit
 from gridderms.service.auth import Principal
 from gridderms.service.errors import ConflictError
 
@@ -86,16 +87,12 @@ def sync_conditions(
         How many alarms were raised and cleared (the caller commits).
     """
     now = utcnow()
-    query = select(AlarmRow).where(
-        AlarmRow.feeder_id == feeder_id, AlarmRow.kind == kind, AlarmRow.cleared_at.is_(None)
-    )
-    active = {row.der_id: row for row in session.scalars(query)}
+    active = store.active_alarms(session, feeder_id, kind)
     in_scope = set(active) if scope is None else set(scope)
     ended = [
         row.id for der_id, row in active.items() if der_id in in_scope and der_id not in present
     ]
-    if ended:
-        session.execute(update(AlarmRow).where(AlarmRow.id.in_(ended)).values(cleared_at=now))
+    store.clear_alarms(session, ended, now)
     new = []
     for der_id, condition in present.items():
         row = active.get(der_id)
@@ -117,8 +114,7 @@ def sync_conditions(
                 condition.severity,
                 condition.details,
             )
-    if new:
-        session.execute(AlarmRow.__table__.insert(), new)  # type: ignore[attr-defined]
+    store.insert_alarms(session, new)
     return len(new), len(ended)
 
 
@@ -130,24 +126,6 @@ def raise_or_clear(
     sync_conditions(session, feeder_id, kind, present, scope=(None,))
 
 
-def public(row: AlarmRow, feeder_name: str) -> dict[str, Any]:
-    """The API view of an alarm."""
-    return {
-        "alarm_id": row.id,
-        "feeder": feeder_name,
-        "der_id": row.der_id,
-        "kind": row.kind,
-        "severity": row.severity,
-        "message": row.message,
-        "details": row.details,
-        "active": row.cleared_at is None,
-        "raised_at": row.raised_at,
-        "cleared_at": row.cleared_at,
-        "acknowledged_by": row.acknowledged_by,
-        "acknowledged_at": row.acknowledged_at,
-    }
-
-
 def list_alarms(
     session: Session,
     feeder_name: str | None,
@@ -157,25 +135,32 @@ def list_alarms(
     kind: str | None = None,
     der_id: str | None = None,
     limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Alarms, newest first, of one feeder or of all."""
-    query = select(AlarmRow, FeederRow.name).join(FeederRow, FeederRow.id == AlarmRow.feeder_id)
-    if feeder_name is not None:
-        query = query.where(AlarmRow.feeder_id == feeder_by_name(session, feeder_name).id)
-    if active_only:
-        query = query.where(AlarmRow.cleared_at.is_(None))
-    if unacknowledged_only:
-        query = query.where(AlarmRow.acknowledged_by.is_(None))
-    if kind is not None:
-        query = query.where(AlarmRow.kind == kind)
-    if der_id is not None:
-        query = query.where(AlarmRow.der_id == der_id)
-    query = query.order_by(AlarmRow.raised_at.desc(), AlarmRow.id.desc()).limit(limit)
-    return [public(row, name) for row, name in session.execute(query)]
+) -> list[tuple[AlarmRow, str]]:
+    """Alarms with their feeder's name, newest first, of one feeder or of all.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    """
+    feeder_id = None if feeder_name is None else feeder_by_name(session, feeder_name).id
+    return store.alarm_page(
+        session,
+        feeder_id,
+        active_only=active_only,
+        unacknowledged_only=unacknowledged_only,
+        kind=kind,
+        der_id=der_id,
+        limit=limit,
+    )
 
 
-def acknowledge(session: Session, actor: Principal, alarm_id: int) -> dict[str, Any]:
+def acknowledge(session: Session, actor: Principal, alarm_id: int) -> tuple[AlarmRow, str]:
     """Acknowledge alarm ``alarm_id`` (audited).
+
+    Returns
+    -------
+    (alarm, feeder name) : tuple
 
     Raises
     ------
@@ -184,10 +169,8 @@ def acknowledge(session: Session, actor: Principal, alarm_id: int) -> dict[str, 
     ConflictError
         Already acknowledged (by whom, when).
     """
-    row = session.get(AlarmRow, alarm_id)
-    if row is None:
-        raise RecordNotFoundError("alarm", alarm_id)
-    feeder = session.get_one(FeederRow, row.feeder_id)
+    row = store.alarm_by_id(session, alarm_id)
+    feeder = feeder_by_pk(session, row.feeder_id)
     if row.acknowledged_by is not None:
         assert row.acknowledged_at is not None
         raise ConflictError(
@@ -196,26 +179,13 @@ def acknowledge(session: Session, actor: Principal, alarm_id: int) -> dict[str, 
         )
     row.acknowledged_by = actor.name
     row.acknowledged_at = utcnow()
-    add_audit(
+    audit(
         session,
-        actor=actor.name,
-        role=actor.role,
-        action="alarm.acknowledge",
-        target_type="alarm",
-        target_id=f"{feeder.name}/{alarm_id}",
+        actor,
+        "alarm.acknowledge",
+        ("alarm", f"{feeder.name}/{alarm_id}"),
         before={"acknowledged_by": None},
         after={"acknowledged_by": actor.name, "kind": row.kind, "der_id": row.der_id},
     )
     session.commit()
-    return public(row, feeder.name)
-
-
-def active_counts(session: Session) -> dict[tuple[str, str], int]:
-    """``(feeder, severity) -> number of active alarms`` (for the metrics)."""
-    query = (
-        select(FeederRow.name, AlarmRow.severity, func.count())
-        .join(FeederRow, FeederRow.id == AlarmRow.feeder_id)
-        .where(AlarmRow.cleared_at.is_(None))
-        .group_by(FeederRow.name, AlarmRow.severity)
-    )
-    return {(name, severity): int(count) for name, severity, count in session.execute(query)}
+    return row, feeder.name

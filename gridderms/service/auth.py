@@ -15,17 +15,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridderms.persistence.models import ApiKeyRow, utcnow
-from gridderms.persistence.repositories import (
-    RecordNotFoundError,
-    add_audit,
+from gridderms.persistence.api_keys import (
+    api_key_by_name,
     api_key_by_secret,
     hash_api_key,
+    list_api_keys,
 )
+from gridderms.persistence.errors import DuplicateRowError, RecordNotFoundError, add_unique
+from gridderms.persistence.models import ApiKeyRow, utcnow
+from gridderms.service.audit_log import audit
 from gridderms.service.errors import ConflictError
 
 Role = Literal["viewer", "operator", "adms", "admin"]
@@ -120,21 +120,11 @@ def create_key(session: Session, actor: Principal, name: str, role: Role) -> tup
     """
     plain = generate_key()
     row = ApiKeyRow(name=name, key_hash=hash_api_key(plain), prefix=plain[:8], role=role)
-    session.add(row)
     try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
+        add_unique(session, row)
+    except DuplicateRowError:
         raise ConflictError(f"API key '{name}' already exists") from None
-    add_audit(
-        session,
-        actor=actor.name,
-        role=actor.role,
-        action="api_key.create",
-        target_type="api_key",
-        target_id=name,
-        after=key_public(row),
-    )
+    audit(session, actor, "api_key.create", ("api_key", name), after=key_public(row))
     session.commit()
     return row, plain
 
@@ -153,7 +143,7 @@ def key_public(row: ApiKeyRow) -> dict[str, object]:
 
 def list_keys(session: Session) -> list[ApiKeyRow]:
     """Every key, oldest first."""
-    return list(session.scalars(select(ApiKeyRow).order_by(ApiKeyRow.id)))
+    return list_api_keys(session)
 
 
 def revoke_key(session: Session, actor: Principal, name: str) -> ApiKeyRow:
@@ -163,21 +153,12 @@ def revoke_key(session: Session, actor: Principal, name: str) -> ApiKeyRow:
     ------
     RecordNotFoundError
     """
-    row = session.scalars(select(ApiKeyRow).where(ApiKeyRow.name == name)).one_or_none()
+    row = api_key_by_name(session, name)
     if row is None:
         raise RecordNotFoundError("API key", name)
     before = key_public(row)
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-    add_audit(
-        session,
-        actor=actor.name,
-        role=actor.role,
-        action="api_key.revoke",
-        target_type="api_key",
-        target_id=name,
-        before=before,
-        after=key_public(row),
-    )
+    audit(session, actor, "api_key.revoke", ("api_key", name), before=before, after=key_public(row))
     session.commit()
     return row

@@ -46,14 +46,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gridderms.persistence.models import DerRow, FeederRow
+from gridderms.persistence.ders import count_ders
+from gridderms.persistence.models import FeederRow
 from gridderms.service.errors import InvalidRequestError
-from gridderms.service.feeders import FeederModels
+from gridderms.service.feeder_models import FeederModels
 from gridderms.service.settings import ServiceSettings
 from network_models.feeder import Feeder
+from solvers.opf.names import FORMULATIONS
 
 MB = 2**20
 #: fixed cost of a dispatch besides the terms below [MB]
@@ -64,9 +65,8 @@ K_NNZ = 700.0
 K_DER_PERIOD = 400.0
 #: bytes per bus and DER bus of the envelopes' dense sensitivity block of one period [B]
 K_ENVELOPE = 80.0
-#: facets of the thermal and apparent-power polygons (solvers.opf.problem)
+#: facets of the thermal and apparent-power polygons (solvers.opf.problem, .der_families)
 FACETS = 16
-FORMULATIONS = ("lindistflow", "linearized-ac", "linearized-ac-full")
 
 
 class WorkTooLargeError(InvalidRequestError):
@@ -85,7 +85,13 @@ class WorkTooLargeError(InvalidRequestError):
     """
 
     def __init__(
-        self, message: str, *, limit: str, requested: float, allowed: float, setting: str,
+        self,
+        message: str,
+        *,
+        limit: str,
+        requested: float,
+        allowed: float,
+        setting: str,
         field: str,
     ) -> None:
         super().__init__(message)
@@ -227,14 +233,23 @@ def check_dispatch_size(
     hint = "shorten the horizon or lengthen the step"
     if periods > limits.max_periods:
         raise _refuse(
-            "the dispatch", "periods", periods, limits.max_periods,
-            "GRIDDERMS_MAX_DISPATCH_PERIODS", "horizon_h", hint,
+            "the dispatch",
+            "periods",
+            periods,
+            limits.max_periods,
+            "GRIDDERMS_MAX_DISPATCH_PERIODS",
+            "horizon_h",
+            hint,
         )
     if ders * periods > limits.max_der_periods:
         raise _refuse(
-            f"the dispatch of {ders} DERs over {periods} periods", "DERs x periods",
-            ders * periods, limits.max_der_periods, "GRIDDERMS_MAX_DISPATCH_DER_PERIODS",
-            "horizon_h", hint,
+            f"the dispatch of {ders} DERs over {periods} periods",
+            "DERs x periods",
+            ders * periods,
+            limits.max_der_periods,
+            "GRIDDERMS_MAX_DISPATCH_DER_PERIODS",
+            "horizon_h",
+            hint,
         )
     memory = dispatch_memory_mb(formulation, buses, branches, ders, periods)
     if memory > limits.max_memory_mb:
@@ -243,8 +258,12 @@ def check_dispatch_size(
             f"the {formulation} dispatch of {ders} DERs on {buses} buses and {branches} "
             f"branches over {periods} periods (an LP of about {size.columns:,} columns, "
             f"{size.rows:,} rows and {size.nonzeros:,} non-zeros)",
-            "estimated memory", memory, limits.max_memory_mb, "GRIDDERMS_MAX_DISPATCH_MEMORY_MB",
-            "horizon_h", hint,
+            "estimated memory",
+            memory,
+            limits.max_memory_mb,
+            "GRIDDERMS_MAX_DISPATCH_MEMORY_MB",
+            "horizon_h",
+            hint,
         )
     return memory
 
@@ -289,12 +308,7 @@ def check_local_dispatch(
 
 def registered_ders(session: Session, feeder: FeederRow) -> int:
     """How many DERs ``feeder`` has registered (every status: an upper bound)."""
-    return int(
-        session.scalar(
-            select(func.count()).select_from(DerRow).where(DerRow.feeder_id == feeder.id)
-        )
-        or 0
-    )
+    return count_ders(session, feeder)
 
 
 def check_dispatch(
@@ -372,8 +386,11 @@ def check_study(
     if memory > limits.max_study_memory_mb:
         raise _refuse(
             f"the hosting-capacity study of {studied} buses over {window_steps} window steps",
-            "estimated memory", memory, limits.max_study_memory_mb,
-            "GRIDDERMS_MAX_STUDY_MEMORY_MB", "timeseries",
+            "estimated memory",
+            memory,
+            limits.max_study_memory_mb,
+            "GRIDDERMS_MAX_STUDY_MEMORY_MB",
+            "timeseries",
             "shorten the window or choose buses",
         )
     return memory

@@ -20,32 +20,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from gridderms.persistence.models import (
-    CommandRow,
-    FeederRow,
-    ScheduleRow,
-    utcnow,
-)
-from gridderms.persistence.repositories import feeder_by_name
+from gridderms.persistence import commands as store
+from gridderms.persistence.feeders import feeder_by_name
+from gridderms.persistence.models import CommandRow, ScheduleRow, utcnow
 
 COMMAND_KINDS = ("schedule", "setpoint", "setpoint_release")
 COMMAND_STATUSES = ("pending", "sent", "acknowledged", "failed", "superseded", "cancelled")
-
-
-def _supersede(
-    session: Session, feeder_id: int, kinds: tuple[str, ...], der_id: str | None
-) -> None:
-    query = update(CommandRow).where(
-        CommandRow.feeder_id == feeder_id,
-        CommandRow.status == "pending",
-        CommandRow.kind.in_(kinds),
-    )
-    if der_id is not None:
-        query = query.where(CommandRow.der_id == der_id)
-    session.execute(query.values(status="superseded"))
 
 
 def queue_schedule(
@@ -59,7 +41,7 @@ def queue_schedule(
 
     ``points`` are the schedule's points (``der_id``, ``period``, ``p_mw`` [MW], ``q_mvar``
     [MVAr], ``mode``), as written by or read with
-    :func:`~gridderms.persistence.repositories.schedule_points`, in any order, checked
+    :func:`~gridderms.persistence.runs.schedule_points`, in any order, checked
     against the DERs' capability (:func:`gridderms.service.activation.checked_points`); a DER
     whose mode is ``fixed``, or not in ``allowed`` (the DERs that may be commanded now:
     :func:`gridderms.service.activation.commandable`), gets no command.
@@ -75,7 +57,7 @@ def queue_schedule(
         p_list.append(p_mw + 0.0)  # no negative zeros on the wire
         q_list.append(q_mvar + 0.0)
         periods.setdefault(der_id, []).append(period)
-    _supersede(session, schedule.feeder_id, ("schedule",), None)
+    store.supersede_pending(session, schedule.feeder_id, ("schedule",), None)
     now = utcnow()
     rows = []
     for der_id, (p_list, q_list) in set_points.items():
@@ -97,8 +79,7 @@ def queue_schedule(
                 "created_at": now,
             }
         )
-    if rows:
-        session.execute(CommandRow.__table__.insert(), rows)  # type: ignore[attr-defined]
+    store.insert_commands(session, rows)
     return len(rows)
 
 
@@ -110,7 +91,7 @@ def queue_setpoint(
     requested_by: str,
 ) -> None:
     """Queue an operator set-point ``(p_mw, q_mvar)`` for a DER, or its release (``None``)."""
-    _supersede(session, feeder_id, ("setpoint", "setpoint_release"), der_id)
+    store.supersede_pending(session, feeder_id, ("setpoint", "setpoint_release"), der_id)
     payload: dict[str, Any] = (
         {} if setpoint is None else {"p_mw": setpoint[0], "q_mvar": setpoint[1]}
     )
@@ -127,38 +108,6 @@ def queue_setpoint(
     )
 
 
-def cancel_pending(session: Session, feeder_id: int, der_id: str, reason: str) -> int:
-    """Cancel the pending commands of a DER (locked out or removed); return how many."""
-    result = session.execute(
-        update(CommandRow)
-        .where(
-            CommandRow.feeder_id == feeder_id,
-            CommandRow.der_id == der_id,
-            CommandRow.status == "pending",
-        )
-        .values(status="cancelled", error=reason)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-def public(row: CommandRow, feeder_name: str) -> dict[str, Any]:
-    """The API view of a command."""
-    return {
-        "command_id": row.id,
-        "feeder": feeder_name,
-        "der_id": row.der_id,
-        "schedule_id": row.schedule_id,
-        "kind": row.kind,
-        "payload": row.payload,
-        "status": row.status,
-        "requested_by": row.requested_by,
-        "created_at": row.created_at,
-        "sent_at": row.sent_at,
-        "acknowledged_at": row.acknowledged_at,
-        "error": row.error,
-    }
-
-
 def list_commands(
     session: Session,
     feeder_name: str,
@@ -168,17 +117,18 @@ def list_commands(
     der_id: str | None = None,
     since: datetime | None = None,
     limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Commands of a feeder, newest first."""
-    feeder: FeederRow = feeder_by_name(session, feeder_name)
-    query = select(CommandRow).where(CommandRow.feeder_id == feeder.id)
-    if status is not None:
-        query = query.where(CommandRow.status == status)
-    if kind is not None:
-        query = query.where(CommandRow.kind == kind)
-    if der_id is not None:
-        query = query.where(CommandRow.der_id == der_id)
-    if since is not None:
-        query = query.where(CommandRow.created_at >= since)
-    query = query.order_by(CommandRow.id.desc()).limit(limit)
-    return [public(row, feeder.name) for row in session.scalars(query)]
+) -> list[CommandRow]:
+    """Commands of a feeder, newest first.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    """
+    feeder = feeder_by_name(session, feeder_name)
+    return store.commands_of(
+        session, feeder.id, status=status, kind=kind, der_id=der_id, since=since, limit=limit
+    )
+
+
+__all__ = ["list_commands", "queue_schedule", "queue_setpoint"]

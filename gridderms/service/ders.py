@@ -12,17 +12,20 @@ import json
 import math
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridderms.ders import DerError, DerRecord, der_to_json_dict, ders_from_json
 from gridderms.ders.setpoints import SetpointError, check_setpoint
+from gridderms.persistence.commands import cancel_pending
+from gridderms.persistence.ders import der_by_id, ders_of, remove
+from gridderms.persistence.errors import DuplicateRowError, add_unique
+from gridderms.persistence.feeders import feeder_by_name
 from gridderms.persistence.models import DerRow, FeederRow
-from gridderms.persistence.repositories import add_audit, der_by_id, ders_of, feeder_by_name
 from gridderms.service import commands
+from gridderms.service.audit_log import audit
 from gridderms.service.auth import Principal
 from gridderms.service.errors import ConflictError, InvalidRequestError, OutsideCapabilityError
-from gridderms.service.feeders import FeederModels
+from gridderms.service.feeder_models import FeederModels
 
 
 def records_of(rows: list[DerRow]) -> list[DerRecord]:
@@ -32,21 +35,25 @@ def records_of(rows: list[DerRow]) -> list[DerRecord]:
     return ders_from_json(json.dumps([row.record for row in rows]))
 
 
-def public(row: DerRow) -> dict[str, Any]:
-    """The API view of a DER row."""
-    override = (
-        None
-        if row.override_p_mw is None
-        else {"p_mw": row.override_p_mw, "q_mvar": row.override_q_mvar or 0.0}
+#: the fields of a DER in its audit rows (``before``/``after``)
+AUDIT_FIELDS = ("der_id", "der_type", "bus", "status", "override", "record")
+
+
+def audit_state(row: DerRow) -> dict[str, Any]:
+    """The state of a DER kept in its audit rows: indexed fields, override, record."""
+    return {name: getattr(row, name) for name in AUDIT_FIELDS}
+
+
+def new_row(feeder_pk: int, record: DerRecord) -> DerRow:
+    """The row of ``record`` registered on the feeder of primary key ``feeder_pk``."""
+    return DerRow(
+        feeder_id=feeder_pk,
+        der_id=record.der_id,
+        bus=record.bus,
+        der_type=record.der_type,
+        status=record.status,
+        record=der_to_json_dict(record),
     )
-    return {
-        "der_id": row.der_id,
-        "der_type": row.der_type,
-        "bus": row.bus,
-        "status": row.status,
-        "override": override,
-        "record": row.record,
-    }
 
 
 def touch(row: DerRow) -> None:
@@ -81,16 +88,7 @@ def _audit(
     before: Any,
     after: Any,
 ) -> None:
-    add_audit(
-        session,
-        actor=actor.name,
-        role=actor.role,
-        action=action,
-        target_type="der",
-        target_id=f"{feeder.name}/{der_id}",
-        before=before,
-        after=after,
-    )
+    audit(session, actor, action, ("der", f"{feeder.name}/{der_id}"), before=before, after=after)
 
 
 def create(
@@ -109,23 +107,14 @@ def create(
     """
     feeder = feeder_by_name(session, feeder_name)
     _check_bus(models, feeder, record)
-    row = DerRow(
-        feeder_id=feeder.id,
-        der_id=record.der_id,
-        bus=record.bus,
-        der_type=record.der_type,
-        status=record.status,
-        record=der_to_json_dict(record),
-    )
-    session.add(row)
+    row = new_row(feeder.id, record)
     try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
+        add_unique(session, row)
+    except DuplicateRowError:
         raise ConflictError(
             f"DER '{record.der_id}' is already registered on feeder '{feeder_name}'"
         ) from None
-    _audit(session, actor, "der.create", feeder, record.der_id, None, public(row))
+    _audit(session, actor, "der.create", feeder, record.der_id, None, audit_state(row))
     session.commit()
     return row
 
@@ -145,13 +134,13 @@ def replace(
         )
     feeder, row = _locked(session, feeder_name, der_id)
     _check_bus(models, feeder, record)
-    before = public(row)
+    before = audit_state(row)
     touch(row)
     row.bus = record.bus
     row.der_type = record.der_type
     row.status = record.status
     row.record = der_to_json_dict(record)
-    _audit(session, actor, "der.replace", feeder, der_id, before, public(row))
+    _audit(session, actor, "der.replace", feeder, der_id, before, audit_state(row))
     session.commit()
     return row
 
@@ -159,9 +148,9 @@ def replace(
 def delete(session: Session, actor: Principal, feeder_name: str, der_id: str) -> None:
     """Unregister DER ``der_id``."""
     feeder, row = _locked(session, feeder_name, der_id)
-    before = public(row)
-    session.delete(row)
-    commands.cancel_pending(session, feeder.id, der_id, "DER removed from the registry")
+    before = audit_state(row)
+    remove(session, row)
+    cancel_pending(session, feeder.id, der_id, "DER removed from the registry")
     _audit(session, actor, "der.delete", feeder, der_id, before, None)
     session.commit()
 
@@ -175,9 +164,9 @@ def set_status(
     before = _merge(row, {"status": status}, ("status",), "status")
     touch(row)
     if locked_out:
-        commands.cancel_pending(session, feeder.id, der_id, "DER locked out by an operator")
+        cancel_pending(session, feeder.id, der_id, "DER locked out by an operator")
     action = "der.lockout" if locked_out else "der.release"
-    _audit(session, actor, action, feeder, der_id, before, public(row))
+    _audit(session, actor, action, feeder, der_id, before, audit_state(row))
     session.commit()
     return row
 
@@ -213,12 +202,12 @@ def set_override(
             setpoint = check_setpoint(record, *setpoint, what="override")
         except SetpointError as exc:
             raise OutsideCapabilityError(str(exc)) from None
-    before = public(row)
+    before = audit_state(row)
     touch(row)
     row.override_p_mw, row.override_q_mvar = setpoint if setpoint else (None, None)
     commands.queue_setpoint(session, feeder.id, der_id, setpoint, actor.name)
     action = "der.override" if setpoint else "der.override_clear"
-    _audit(session, actor, action, feeder, der_id, before, public(row))
+    _audit(session, actor, action, feeder, der_id, before, audit_state(row))
     session.commit()
     return row
 
@@ -249,27 +238,6 @@ AVAILABILITY_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def capability_of(row: DerRow) -> dict[str, Any]:
-    """The capability view of a DER: its ratings and reactive capability."""
-    fields = (*CAPABILITY_FIELDS[row.der_type], "reactive")
-    return {
-        "der_id": row.der_id,
-        "der_type": row.der_type,
-        "capability": {name: row.record[name] for name in fields if name in row.record},
-    }
-
-
-def availability_of(row: DerRow) -> dict[str, Any]:
-    """The availability view of a DER: its status and what it can do now."""
-    fields = AVAILABILITY_FIELDS[row.der_type]
-    return {
-        "der_id": row.der_id,
-        "der_type": row.der_type,
-        "status": row.status,
-        "availability": {name: row.record[name] for name in fields if name in row.record},
-    }
-
-
 def _merge(
     row: DerRow, changes: dict[str, Any], permitted: tuple[str, ...], what: str
 ) -> dict[str, Any]:
@@ -285,7 +253,7 @@ def _merge(
         (record,) = ders_from_json(json.dumps([{**row.record, **changes}]))
     except DerError as exc:
         raise InvalidRequestError(str(exc)) from None
-    before = public(row)
+    before = audit_state(row)
     row.status = record.status
     row.record = der_to_json_dict(record)
     return before
@@ -305,7 +273,7 @@ def set_capability(
     feeder, row = _locked(session, feeder_name, der_id)
     before = _merge(row, changes, (*CAPABILITY_FIELDS[row.der_type], "reactive"), "capability")
     touch(row)
-    _audit(session, actor, "der.capability", feeder, der_id, before, public(row))
+    _audit(session, actor, "der.capability", feeder, der_id, before, audit_state(row))
     session.commit()
     return row
 
@@ -339,8 +307,8 @@ def set_availability(
     before = _merge(row, changes, permitted, "availability")
     touch(row)
     if status == "offline":
-        commands.cancel_pending(session, feeder.id, der_id, "DER declared offline")
-    _audit(session, actor, "der.availability", feeder, der_id, before, public(row))
+        cancel_pending(session, feeder.id, der_id, "DER declared offline")
+    _audit(session, actor, "der.availability", feeder, der_id, before, audit_state(row))
     session.commit()
     return row
 
@@ -357,3 +325,14 @@ def overrides_of(rows: list[DerRow]) -> dict[str, tuple[float, float]]:
 def list_ders(session: Session, feeder_name: str) -> list[DerRow]:
     """DERs of a feeder, in registration order."""
     return ders_of(session, feeder_by_name(session, feeder_name))
+
+
+def get(session: Session, feeder_name: str, der_id: str) -> DerRow:
+    """DER ``der_id`` of feeder ``feeder_name``.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder or DER.
+    """
+    return der_by_id(session, feeder_by_name(session, feeder_name), der_id)

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from gridderms.persistence.repositories import RecordNotFoundError
+from gridderms.persistence.errors import RecordNotFoundError
 
 NotFoundError = RecordNotFoundError
 """Unknown id (HTTP 404); the message names the kind and the id."""

@@ -15,25 +15,26 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridderms.hosting import run_study, window_steps
-from gridderms.persistence.models import (
-    FeederRow,
-    HostingCapacityResultRow,
-    HostingCapacityRunRow,
-    utcnow,
-)
-from gridderms.persistence.repositories import RecordNotFoundError
+from gridderms.persistence.feeders import feeder_by_name, feeder_by_pk
+from gridderms.persistence.jobs import jobs_of
+from gridderms.persistence.models import HostingCapacityResultRow, HostingCapacityRunRow, utcnow
+from gridderms.persistence.studies import results_of, study_by_id, study_by_pk
+from gridderms.service import jobs
 from gridderms.service.auth import Principal
 from gridderms.service.budget import check_study
-from gridderms.service.dispatch import json_safe
 from gridderms.service.errors import InvalidRequestError
-from gridderms.service.feeders import FeederModels, feeder_for_request
+from gridderms.service.feeder_models import FeederModels
+from gridderms.service.feeders import feeder_for_request
+from gridderms.service.hosting_capacity_spec import (
+    MAX_WINDOW_CELLS,
+    HostingCapacitySpec,
+    StudyNotApplicableError,
+)
 from gridderms.service.jobs import (
     JobCancelledError,
     JobPool,
@@ -41,180 +42,18 @@ from gridderms.service.jobs import (
     claim_finish,
     fail_interrupted,
     fail_run,
+    feeder_name_of,
     finish_cancelled,
     queue_run,
     set_progress,
     start_run,
 )
+from gridderms.service.json_documents import json_safe
 from network_models.feeder import Feeder
 from solvers.cancel import stop_when
-from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.managed import pv_shape
-from solvers.hosting_capacity.operating_point import MIN_LOAD_SHARE
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.limits import OperatingLimits
-
-STRICT = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False, frozen=True)
-MAX_BUSES = 20_000
-#: longest time-series window: a leap year of 15-minute steps
-MAX_WINDOW_STEPS = 366 * 96
-#: largest time-series screening, window steps x studied buses (memory of the per-step table)
-MAX_WINDOW_CELLS = 5_000_000
-
-
-class StudyNotApplicableError(InvalidRequestError):
-    """A time-series window or managed study the feeder cannot do: no profiles, a window
-    outside them, no PV profile (the API answers 422)."""
-
-
-class TimeSeriesWindow(BaseModel):
-    """Profile steps ``start_step .. start_step + n_steps - 1`` of a feeder with profiles.
-
-    Attributes
-    ----------
-    start_step : int
-        First profile step (0 is the first step of the profiles).
-    n_steps : int
-        Number of steps (96 is a day of 15-minute steps).
-    """
-
-    model_config = STRICT
-
-    start_step: int = Field(ge=0, le=10_000_000)
-    n_steps: int = Field(ge=1, le=MAX_WINDOW_STEPS)
-
-    def steps(self) -> range:
-        """The profile steps."""
-        return range(self.start_step, self.start_step + self.n_steps)
-
-
-class ManagedSpec(BaseModel):
-    """The managed hosting capacity of a curtailable PV (needs ``timeseries`` and generation).
-
-    Attributes
-    ----------
-    curtailment_share : float
-        Largest share of the PV's available energy the DERMS may curtail, in [0, 1).
-    """
-
-    model_config = STRICT
-
-    curtailment_share: float = Field(default=0.05, ge=0, lt=1)
-
-
-class HostingCapacitySpec(BaseModel):
-    """What to study (validated strictly, stored as JSON with the run).
-
-    Attributes
-    ----------
-    mode : {"gen", "load", "both"}
-        New generation, new load, or both.
-    pf : float
-        Power factor of the new element: (0, 1] absorbs reactive power, [-1, 0) supplies it.
-    buses : list of int, optional
-        pandapower bus ids; default every energised bus.
-    vm_min_pu, vm_max_pu, max_loading_percent : float, optional
-        Override the limits at every bus and branch; default the feeder's own bus limits where
-        it sets them, else the service's operating limits.
-    tolerance_percent, tolerance_mw : float
-        Width of the final AC bracket: max(tolerance_percent of the capacity, tolerance_mw).
-    min_load_share : float
-        Operating point for generation hosting capacity: loads at this share of their
-        set-points [-], in [0, 1] (``--min-load-share``); not for loads with profiles nor for
-        the time series, whose profiles give the operating point.
-    timeseries : TimeSeriesWindow, optional
-        Also study every profile step of this window (feeders with profiles): per bus and mode
-        the lowest AC-exact capacity and the step that sets it, in the run's summary.
-    managed : ManagedSpec, optional
-        With ``timeseries`` and generation: per bus the managed capacity of a curtailable PV
-        (the largest PV that loses at most ``curtailment_share`` of its energy), in the run's
-        summary.
-    expected_feeder_version : int, optional
-        Refuse (409) when the feeder's topology version differs.
-    """
-
-    model_config = STRICT
-
-    mode: Literal["gen", "load", "both"] = "both"
-    pf: float = Field(default=1.0, ge=-1.0, le=1.0)
-    buses: list[int] | None = Field(default=None, min_length=1, max_length=MAX_BUSES)
-    vm_min_pu: float | None = Field(default=None, gt=0, lt=2)
-    vm_max_pu: float | None = Field(default=None, gt=0, lt=2)
-    max_loading_percent: float | None = Field(default=None, gt=0, le=1000)
-    tolerance_percent: float = Field(default=1.0, ge=0, le=50)
-    tolerance_mw: float = Field(default=0.01, gt=0, le=100)
-    min_load_share: float = Field(
-        default=MIN_LOAD_SHARE,
-        ge=0,
-        le=1,
-        description="Operating point for generation hosting capacity: loads at this share of "
-        "their set-points [-] (load hosting capacity: 100 %). Not for loads with profiles (each "
-        "at its minimum over the profiles) nor for the time series (each step's profile "
-        "values).",
-    )
-    timeseries: TimeSeriesWindow | None = None
-    managed: ManagedSpec | None = None
-    expected_feeder_version: int | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> HostingCapacitySpec:
-        if self.pf == 0.0:
-            raise ValueError("pf must be within (0, 1] or [-1, 0), not 0")
-        if self.managed is not None and self.timeseries is None:
-            raise ValueError("managed needs a timeseries window (the PV's profile steps)")
-        if self.managed is not None and self.mode == "load":
-            raise ValueError("managed is a capacity for generation: use mode 'gen' or 'both'")
-        if (
-            self.vm_min_pu is not None
-            and self.vm_max_pu is not None
-            and self.vm_min_pu >= self.vm_max_pu
-        ):
-            raise ValueError("vm_min_pu must be below vm_max_pu")
-        return self
-
-    def modes(self) -> tuple[Literal["gen", "load"], ...]:
-        """The study modes."""
-        return ("gen", "load") if self.mode == "both" else (self.mode,)
-
-    def limits(self, defaults: OperatingLimits) -> StudyLimits:
-        """The study limits: an override applies everywhere (as on the command line)."""
-        overrides = (self.vm_min_pu, self.vm_max_pu, self.max_loading_percent)
-        return StudyLimits(
-            defaults=OperatingLimits(
-                vm_min_pu=self.vm_min_pu if self.vm_min_pu is not None else defaults.vm_min_pu,
-                vm_max_pu=self.vm_max_pu if self.vm_max_pu is not None else defaults.vm_max_pu,
-                max_loading_percent=self.max_loading_percent
-                if self.max_loading_percent is not None
-                else defaults.max_loading_percent,
-            ),
-            use_bus_limits=all(v is None for v in overrides),
-        )
-
-
-def run_by_id(session: Session, run_id: str) -> HostingCapacityRunRow:
-    """Hosting-capacity run ``run_id``.
-
-    Raises
-    ------
-    RecordNotFoundError
-    """
-    row = session.scalars(
-        select(HostingCapacityRunRow).where(HostingCapacityRunRow.run_id == run_id)
-    ).one_or_none()
-    if row is None:
-        raise RecordNotFoundError("hosting-capacity run", run_id)
-    return row
-
-
-def results_of(session: Session, run: HostingCapacityRunRow) -> list[HostingCapacityResultRow]:
-    """The per-bus table of ``run``, by bus."""
-    return list(
-        session.scalars(
-            select(HostingCapacityResultRow)
-            .where(HostingCapacityResultRow.run_pk == run.id)
-            .order_by(HostingCapacityResultRow.bus)
-        )
-    )
 
 
 def request_run(
@@ -228,10 +67,9 @@ def request_run(
 
     Raises
     ------
-    RecordNotFoundError
-        Unknown feeder.
-    ConflictError
-        A topology change is in progress, or ``expected_feeder_version`` is stale.
+    RecordNotFoundError, ConflictError
+        Unknown feeder, a topology change in progress or a stale
+        ``expected_feeder_version`` (:func:`~gridderms.service.feeders.feeder_for_request`).
     InvalidRequestError
         A bus the feeder does not have, or one that is out of service or de-energised.
     StudyNotApplicableError
@@ -265,6 +103,40 @@ def request_run(
         target_type="hosting_capacity_run",
         audit_after={"feeder": feeder_name, "request": request},
     )
+
+
+def studies(session: Session, feeder_name: str, limit: int = 100) -> list[HostingCapacityRunRow]:
+    """The latest ``limit`` studies of feeder ``feeder_name``, newest first.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    """
+    feeder = feeder_by_name(session, feeder_name)
+    return jobs_of(session, HostingCapacityRunRow, feeder.id, limit)
+
+
+def study(
+    session: Session, run_id: str
+) -> tuple[HostingCapacityRunRow, str, list[HostingCapacityResultRow]]:
+    """Study ``run_id``, its feeder's name and its per-bus table (empty until ``done``).
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown run.
+    """
+    run = study_by_id(session, run_id)
+    return run, feeder_name_of(session, run), results_of(session, run)
+
+
+def cancel(
+    session: Session, run_id: str, actor: Principal
+) -> tuple[HostingCapacityRunRow, str, bool]:
+    """Cancel study ``run_id`` (see :func:`gridderms.service.jobs.cancel_run`); return it, its
+    feeder's name and whether it is cancelled already."""
+    return jobs.cancel(session, HostingCapacityRunRow, run_id, actor)
 
 
 def _check_window(model: Feeder, spec: HostingCapacitySpec, n_buses: int) -> None:
@@ -334,8 +206,8 @@ def execute_run(
     progress report and stores nothing (``cancelled``).
     """
     with factory() as session:
-        run = run_by_id(session, run_id)
-        feeder = session.get_one(FeederRow, run.feeder_id)
+        run = study_by_id(session, run_id)
+        feeder = feeder_by_pk(session, run.feeder_id)
         run_pk = start_run(session, run)
         if run_pk is None:  # cancelled while it was queued
             return run.status
@@ -370,7 +242,7 @@ def execute_run(
         except JobCancelledError:
             return finish_cancelled(session, HostingCapacityRunRow, run_pk)
         session.expire_all()
-        run = session.get_one(HostingCapacityRunRow, run_pk)
+        run = study_by_pk(session, run_pk)
         table = result.table.reset_index()
         for record in table.to_dict("records"):
             session.add(

@@ -14,7 +14,7 @@ back its work and stores it ``cancelled`` (:func:`finish_cancelled`). Inside a l
 solvers ask a :class:`StopProbe` (the status, read at most every 0.5 s) at every HiGHS
 iteration, build step and AC iteration and stop with :class:`~solvers.cancel.SolveCancelled`,
 which ends the job ``cancelled`` the same way. Every status change is a
-compare-and-set ``UPDATE ... WHERE status = <expected>``, so a job and a cancel racing on
+compare-and-set (:func:`gridderms.persistence.jobs.transition`), so a job and a cancel racing on
 SQLite or PostgreSQL end in one consistent state: a job ends with its result or cancelled,
 never both.
 """
@@ -26,25 +26,32 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridderms.persistence.errors import RecordNotFoundError
+from gridderms.persistence.feeders import feeder_by_pk
+from gridderms.persistence.jobs import (
+    RunRow,
+    RunType,
+    job_by_run_id,
+    job_status,
+    jobs_in,
+    transition,
+)
 from gridderms.persistence.models import (
     DispatchRunRow,
     FeederRow,
     HostingCapacityRunRow,
     utcnow,
 )
-from gridderms.persistence.repositories import RecordNotFoundError, add_audit
+from gridderms.service.audit_log import audit
 from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.errors import ConflictError
 from solvers.cancel import SolveCancelled
 
 logger = logging.getLogger(__name__)
-
-RunRow = TypeVar("RunRow", DispatchRunRow, HostingCapacityRunRow)
 
 #: statuses of a job that has not finished
 ACTIVE = ("queued", "running", "cancelling")
@@ -81,56 +88,42 @@ def queue_run(
         requested_by=actor.name,
     )
     session.add(run)
-    add_audit(
-        session,
-        actor=actor.name,
-        role=actor.role,
-        action=action,
-        target_type=target_type,
-        target_id=run.run_id,
-        after=audit_after,
-    )
+    audit(session, actor, action, (target_type, run.run_id), after=audit_after)
     session.commit()
     return run
 
 
-def run_public(run: DispatchRunRow | HostingCapacityRunRow, feeder_name: str) -> dict[str, Any]:
-    """The API view of a run (a study without its table)."""
-    return {
-        "run_id": run.run_id,
-        "feeder": feeder_name,
-        "feeder_version": run.feeder_version,
-        "status": run.status,
-        "progress": run.progress,
-        "request": run.request,
-        "summary": run.summary,
-        "error": run.error,
-        "requested_by": run.requested_by,
-        "created_at": run.created_at,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-    }
+def feeder_name_of(session: Session, run: DispatchRunRow | HostingCapacityRunRow) -> str:
+    """The name of the feeder of ``run``."""
+    return feeder_by_pk(session, run.feeder_id).name
+
+
+def cancel(
+    session: Session, row_type: type[RunRow], run_id: str, actor: Principal
+) -> tuple[RunRow, str, bool]:
+    """:func:`cancel_run` of job ``run_id``; return the run, its feeder's name and whether it
+    is cancelled already."""
+    run, cancelled = cancel_run(session, row_type, run_id, actor)
+    return run, feeder_name_of(session, run), cancelled
 
 
 def start_run(session: Session, run: DispatchRunRow | HostingCapacityRunRow) -> int | None:
     """Mark ``run`` running (progress 0.05) and commit; return its primary key, or ``None``
     when it is no longer ``queued`` (cancelled while it waited: the job must not run)."""
     row_type = type(run)
-    result = session.execute(
-        update(row_type)
-        .where(row_type.id == run.id, row_type.status == "queued")
-        .values(status="running", started_at=utcnow(), progress=0.05)
+    started = transition(
+        session, row_type, run.id, "queued", status="running", started_at=utcnow(), progress=0.05
     )
     session.commit()
     session.refresh(run)
-    if not _changed(result):
+    if not started:
         logger.info("%s %s is %s: not started", row_type.__tablename__, run.run_id, run.status)
         return None
     return run.id
 
 
 def set_progress(
-    factory: sessionmaker[Session], row_type: type[RunRow], run_pk: int, progress: float
+    factory: sessionmaker[Session], row_type: RunType, run_pk: int, progress: float
 ) -> None:
     """Store a running job's progress (0..1) in its own short transaction; this is the job's
     cancellation checkpoint (one ``UPDATE``).
@@ -141,17 +134,13 @@ def set_progress(
         The job is no longer ``running`` (it was cancelled, possibly by another process).
     """
     with factory() as session:
-        result = session.execute(
-            update(row_type)
-            .where(row_type.id == run_pk, row_type.status == "running")
-            .values(progress=progress)
-        )
+        running = transition(session, row_type, run_pk, "running", progress=progress)
         session.commit()
-    if not _changed(result):
+    if not running:
         raise JobCancelledError(f"{row_type.__tablename__} {run_pk} was cancelled")
 
 
-def check_cancelled(factory: sessionmaker[Session], row_type: type[RunRow], run_pk: int) -> None:
+def check_cancelled(factory: sessionmaker[Session], row_type: RunType, run_pk: int) -> None:
     """A checkpoint without progress: one small query of the job's status.
 
     Raises
@@ -160,7 +149,7 @@ def check_cancelled(factory: sessionmaker[Session], row_type: type[RunRow], run_
         The job is no longer ``running``.
     """
     with factory() as session:
-        current = session.scalar(select(row_type.status).where(row_type.id == run_pk))
+        current = job_status(session, row_type, run_pk)
     if current != "running":
         raise JobCancelledError(f"{row_type.__tablename__} {run_pk} is {current}")
 
@@ -176,12 +165,12 @@ class StopProbe:
     def __init__(
         self,
         factory: sessionmaker[Session],
-        row_type: type[RunRow],
+        row_type: RunType,
         run_pk: int,
         interval_s: float = 0.5,
     ) -> None:
         self.factory = factory
-        self.row_type: type[DispatchRunRow] | type[HostingCapacityRunRow] = row_type
+        self.row_type: RunType = row_type
         self.run_pk = run_pk
         self.interval_s = interval_s
         self.stopped = False
@@ -195,7 +184,7 @@ class StopProbe:
         row_type = self.row_type
         try:
             with self.factory() as session:
-                current = session.scalar(select(row_type.status).where(row_type.id == self.run_pk))
+                current = job_status(session, row_type, self.run_pk)
         except Exception:  # a busy database must not fail the solve it interrupts
             logger.warning("cannot read the status of %s %s", row_type.__tablename__, self.run_pk)
             return False
@@ -203,7 +192,7 @@ class StopProbe:
         return self.stopped
 
 
-def claim_finish(session: Session, row_type: type[RunRow], run_pk: int) -> None:
+def claim_finish(session: Session, row_type: RunType, run_pk: int) -> None:
     """The last checkpoint, in the transaction that stores the job's result: lock the run row
     while it is still ``running`` (a cancel arriving now waits for the commit, then finds the
     job finished). Call before writing the result; the caller commits.
@@ -213,27 +202,45 @@ def claim_finish(session: Session, row_type: type[RunRow], run_pk: int) -> None:
     JobCancelledError
         The job was cancelled (the caller rolls back: :func:`finish_cancelled`).
     """
-    result = session.execute(
-        update(row_type)
-        .where(row_type.id == run_pk, row_type.status == "running")
-        .values(progress=row_type.progress)
-    )
-    if not _changed(result):
+    if not transition(session, row_type, run_pk, "running", progress=row_type.progress):
         raise JobCancelledError(f"{row_type.__tablename__} {run_pk} was cancelled")
 
 
-def finish_cancelled(session: Session, row_type: type[RunRow], run_pk: int) -> str:
+def finish_cancelled(session: Session, row_type: RunType, run_pk: int) -> str:
     """Roll back the job's work and store it ``cancelled``; return the status."""
     session.rollback()
-    session.execute(
-        update(row_type)
-        .where(row_type.id == run_pk, row_type.status == "cancelling")
-        .values(status="cancelled", finished_at=utcnow())
-    )
+    transition(session, row_type, run_pk, "cancelling", status="cancelled", finished_at=utcnow())
     session.commit()
-    status = session.scalar(select(row_type.status).where(row_type.id == run_pk))
+    status = job_status(session, row_type, run_pk)
     logger.info("%s %s stopped: %s", row_type.__tablename__, run_pk, status)
     return str(status)
+
+
+def _transition_audited(
+    session: Session,
+    row_type: RunType,
+    run: tuple[int, str, str],
+    values: dict[str, Any],
+    actor: Principal,
+    action: str,
+    after: dict[str, Any],
+) -> bool:
+    """Move job ``run = (primary key, run id, status before)`` to ``values`` if it is still
+    in that status, with its audit row (action ``<kind>.<action>``, the status before and
+    ``after``); return whether it was (the caller commits)."""
+    run_pk, run_id, before = run
+    _, prefix, target_type = _KINDS[row_type]
+    if not transition(session, row_type, run_pk, before, **values):
+        return False
+    audit(
+        session,
+        actor,
+        f"{prefix}.{action}",
+        (target_type, run_id),
+        before={"status": before},
+        after=after,
+    )
+    return True
 
 
 def cancel_run(
@@ -250,13 +257,9 @@ def cancel_run(
     ConflictError
         The job has finished.
     """
-    label, prefix, target_type = _KINDS[row_type]
+    label = _KINDS[row_type][0]
     for _ in range(10):  # the job may change status between the read and the update
-        run = session.scalars(
-            select(row_type)
-            .where(row_type.run_id == run_id)
-            .execution_options(populate_existing=True)
-        ).one_or_none()
+        run = job_by_run_id(session, row_type, run_id)
         if run is None:
             raise RecordNotFoundError(label, run_id)
         before = run.status
@@ -267,41 +270,19 @@ def cancel_run(
         values: dict[str, Any] = {"status": "cancelled" if before == "queued" else "cancelling"}
         if values["status"] == "cancelled":
             values["finished_at"] = utcnow()
-        result = session.execute(
-            update(row_type)
-            .where(row_type.id == run.id, row_type.status == before)
-            .values(**values)
-        )
-        if not _changed(result):
+        after = {"status": values["status"]}
+        if not _transition_audited(
+            session, row_type, (run.id, run_id, before), values, actor, "cancel", after
+        ):
             session.rollback()
             continue
-        add_audit(
-            session,
-            actor=actor.name,
-            role=actor.role,
-            action=f"{prefix}.cancel",
-            target_type=target_type,
-            target_id=run_id,
-            before={"status": before},
-            after={"status": values["status"]},
-        )
         session.commit()
         session.refresh(run)
         return run, run.status == "cancelled"
     raise ConflictError(f"{label} '{run_id}' keeps changing status; retry the cancel")
 
 
-def _count(result: Any) -> int:
-    """Rows an ``UPDATE`` matched."""
-    return int(result.rowcount or 0)
-
-
-def _changed(result: Any) -> bool:
-    """Whether an ``UPDATE`` matched a row."""
-    return _count(result) > 0
-
-
-def fail_run(session: Session, row_type: type[RunRow], run_pk: int, exc: Exception) -> str:
+def fail_run(session: Session, row_type: RunType, run_pk: int, exc: Exception) -> str:
     """Roll back the job's work and store it ``failed`` with the error (``cancelled`` when it
     was being cancelled); return the status."""
     if isinstance(exc, JobCancelledError | SolveCancelled):
@@ -309,12 +290,10 @@ def fail_run(session: Session, row_type: type[RunRow], run_pk: int, exc: Excepti
         return finish_cancelled(session, row_type, run_pk)
     logger.error("%s %s failed: %s", row_type.__tablename__, run_pk, exc, exc_info=exc)
     session.rollback()
-    result = session.execute(
-        update(row_type)
-        .where(row_type.id == run_pk, row_type.status == "running")
-        .values(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
-    )
-    if not _changed(result):
+    error = f"{type(exc).__name__}: {exc}"
+    if not transition(
+        session, row_type, run_pk, "running", status="failed", error=error, finished_at=utcnow()
+    ):
         return finish_cancelled(session, row_type, run_pk)
     session.commit()
     return "failed"
@@ -323,43 +302,22 @@ def fail_run(session: Session, row_type: type[RunRow], run_pk: int, exc: Excepti
 INTERRUPTED = "interrupted by a service restart"
 
 
-def fail_interrupted(session: Session, row_type: type[RunRow]) -> int:
+def fail_interrupted(session: Session, row_type: RunType) -> int:
     """Mark runs left ``queued``/``running`` by a stopped service as failed (``cancelling`` ones
     as ``cancelled``: their cancel is done), each with an audit row (actor ``system``, action
     ``<kind>.fail_interrupted``, the status before and after with the reason); return how
     many."""
-    _, prefix, target_type = _KINDS[row_type]
     now = utcnow()
-    left = session.execute(
-        select(row_type.id, row_type.run_id, row_type.status)
-        .where(row_type.status.in_(ACTIVE))
-        .order_by(row_type.id)
-    ).all()
     changed = 0
-    for run_pk, run_id, before in left:
+    for run in jobs_in(session, row_type, ACTIVE):
         values: dict[str, Any] = {"finished_at": now}
-        if before == "cancelling":
+        if run[2] == "cancelling":
             values["status"] = "cancelled"
         else:
             values.update(status="failed", error=INTERRUPTED)
-        result = session.execute(
-            update(row_type)
-            .where(row_type.id == run_pk, row_type.status == before)
-            .values(**values)
-        )
-        if not _changed(result):
-            continue
-        add_audit(
-            session,
-            actor=SYSTEM.name,
-            role=SYSTEM.role,
-            action=f"{prefix}.fail_interrupted",
-            target_type=target_type,
-            target_id=run_id,
-            before={"status": before},
-            after={"status": values["status"], "reason": INTERRUPTED},
-        )
-        changed += 1
+        after = {"status": values["status"], "reason": INTERRUPTED}
+        if _transition_audited(session, row_type, run, values, SYSTEM, "fail_interrupted", after):
+            changed += 1
     session.commit()
     if changed:
         logger.warning(

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ScalarResult, func, select
 from sqlalchemy.orm import Session
 
 from gridderms.ders import BatteryStorage, DerRecord
-from gridderms.persistence.models import TelemetryRow
+from gridderms.persistence.telemetry_store import latest_per_der
 
 #: DERs named per list in a run summary (the counts are always complete)
 SUMMARY_LIST_MAX = 20
@@ -66,45 +65,16 @@ class MeasuredState:
     unusable: dict[str, str] = field(default_factory=dict)
 
 
-def _latest(
-    session: Session, feeder_id: int, since: datetime | None, until: datetime, *, good: bool
-) -> ScalarResult[TelemetryRow]:
-    """The latest measurement per DER of a feeder in ``[since, until]`` (of good quality
-    only, with ``good``)."""
-    rank = (
-        func.row_number()
-        .over(
-            partition_by=TelemetryRow.der_id,
-            order_by=(TelemetryRow.measured_at.desc(), TelemetryRow.id.desc()),
-        )
-        .label("rank")
-    )
-    inner = select(TelemetryRow.id, rank).where(
-        TelemetryRow.feeder_id == feeder_id,
-        TelemetryRow.der_id.is_not(None),
-        TelemetryRow.measured_at <= until,
-    )
-    if since is not None:
-        inner = inner.where(TelemetryRow.measured_at >= since)
-    if good:
-        inner = inner.where(TelemetryRow.quality == "good")
-    ranked = inner.subquery()
-    query = (
-        select(TelemetryRow).join(ranked, ranked.c.id == TelemetryRow.id).where(ranked.c.rank == 1)
-    )
-    return session.scalars(query)
-
-
 def measured_state(
     session: Session, feeder_id: int, reference: datetime, max_age_s: float
 ) -> MeasuredState:
     """The usable DER readings of a feeder at ``reference`` (two indexed queries)."""
     state = MeasuredState(reference, max_age_s)
     since = reference - timedelta(seconds=max_age_s)
-    for row in _latest(session, feeder_id, since, reference, good=True):
+    for row in latest_per_der(session, feeder_id, since, reference, good=True):
         assert row.der_id is not None
         state.usable[row.der_id] = Reading(row.measured_at, row.p_mw, row.q_mvar, row.soc_percent)
-    for row in _latest(session, feeder_id, None, reference, good=False):
+    for row in latest_per_der(session, feeder_id, None, reference, good=False):
         assert row.der_id is not None
         if row.der_id in state.usable:
             continue

@@ -3,22 +3,22 @@ set-point overrides applied to the DERs that have a pandapower element."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy.orm import Session
 
-from gridderms.persistence.repositories import ders_of, feeder_by_name
-from gridderms.service.dispatch import json_safe
+from gridderms.persistence.ders import ders_of
+from gridderms.persistence.feeders import feeder_by_name
+from gridderms.persistence.models import FeederRow
 from gridderms.service.errors import InvalidRequestError
-from gridderms.service.feeders import FeederModels
+from gridderms.service.feeder_models import FeederModels
 from solvers.limits import OperatingLimits
-from solvers.powerflow import PowerFlowError, run_powerflow
+from solvers.powerflow import PowerFlowError, PowerFlowResult, run_powerflow
 
 
 def current_powerflow(
     session: Session, models: FeederModels, feeder_name: str, limits: OperatingLimits
-) -> dict[str, Any]:
-    """Solve the AC power flow of the feeder's current state; a JSON-ready summary.
+) -> tuple[FeederRow, PowerFlowResult, list[str]]:
+    """Solve the AC power flow of the feeder's current state: its row, the result and the
+    DERs whose override was applied.
 
     Raises
     ------
@@ -44,26 +44,4 @@ def current_powerflow(
         result = run_powerflow(net, limits=limits, backend="lightsim2grid", name=row.name)
     except PowerFlowError as exc:
         raise InvalidRequestError(f"power flow of feeder '{feeder_name}': {exc}") from None
-    element = result.max_loading_element
-    return json_safe(
-        {
-            "feeder": row.name,
-            "feeder_version": row.version,
-            "backend": result.backend,
-            "converged": result.converged,
-            "losses_mw": result.losses_mw,
-            "losses_mvar": result.losses_mvar,
-            "min_vm_pu": result.min_vm_pu,
-            "min_vm_bus": result.min_vm_bus,
-            "max_vm_pu": result.max_vm_pu,
-            "max_vm_bus": result.max_vm_bus,
-            "max_loading_percent": result.max_loading_percent,
-            "max_loading_element": list(element) if element else None,
-            "load_p_mw": result.load_p_mw,
-            "generation_p_mw": result.generation_p_mw,
-            "overrides_applied": applied,
-            "violations": [v.to_dict() for v in result.violations],
-            "deenergized_buses": list(result.deenergized_buses),
-            "solve_time_s": result.elapsed_s,
-        }
-    )
+    return row, result, applied

@@ -2,54 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from gridderms.persistence.models import DerRow, TelemetryRow, utcnow
-from gridderms.persistence.repositories import RecordNotFoundError, add_audit, feeder_by_name
-from gridderms.persistence.telemetry_store import insert_measurements
+from gridderms.persistence.ders import der_ids_of
+from gridderms.persistence.errors import RecordNotFoundError
+from gridderms.persistence.feeders import feeder_by_name
+from gridderms.persistence.models import TelemetryRow, utcnow
+from gridderms.persistence.telemetry_store import insert_measurements, latest_measurements
 from gridderms.service.alarms import Condition, sync_conditions
+from gridderms.service.audit_log import audit
 from gridderms.service.auth import Principal
 from gridderms.service.errors import InvalidRequestError
 
 QUALITIES = ("good", "suspect", "bad")
+#: the columns a measurement gives (``client_id`` apart: ``""`` when not given)
+COLUMNS = ("der_id", "measured_at", "p_mw", "q_mvar", "vm_pu", "soc_percent", "quality")
 #: how far in the future [s] of the service clock a measurement may be time stamped
 MAX_CLOCK_SKEW_S = 300.0
 
 
-@dataclass(frozen=True)
-class Measurement:
-    """One measurement; ``der_id`` ``None`` is the feeder head.
-
-    Attributes
-    ----------
-    measured_at : datetime
-        When it was measured (timezone-aware).
-    p_mw, q_mvar : float, optional
-        Active [MW] and reactive [MVAr] power, generation positive for DERs, import positive
-        at the feeder head.
-    vm_pu : float, optional
-        Voltage magnitude [pu].
-    soc_percent : float, optional
-        State of charge of a battery [%].
-    quality : {"good", "suspect", "bad"}
-    client_id : str, optional
-        The sender's id of the measurement; with the DER and ``measured_at`` it identifies
-        the measurement (a second copy is a duplicate, counted and not stored).
-    """
-
-    der_id: str | None
-    measured_at: datetime
-    p_mw: float | None
-    q_mvar: float | None
-    vm_pu: float | None
-    soc_percent: float | None
-    quality: str
-    client_id: str | None = None
+#: one measurement, as the columns of :class:`~gridderms.persistence.models.TelemetryRow`:
+#: ``der_id`` (``None``: the feeder head), ``measured_at`` (timezone-aware), ``p_mw`` [MW] and
+#: ``q_mvar`` [MVAr] (generation positive for DERs, import positive at the feeder head),
+#: ``vm_pu`` [pu], ``soc_percent`` [%] (each optional), ``quality`` (``good``, ``suspect`` or
+#: ``bad``) and optionally ``client_id``, the sender's id of the measurement: with the DER
+#: and ``measured_at`` it identifies it (a second copy is a duplicate, counted, not stored)
+Measurement = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -83,28 +65,23 @@ def ingest(
         A measurement time stamped more than :data:`MAX_CLOCK_SKEW_S` in the future.
     """
     feeder = feeder_by_name(session, feeder_name)
-    known = set(session.scalars(select(DerRow.der_id).where(DerRow.feeder_id == feeder.id)))
+    known = der_ids_of(session, feeder)
     now = utcnow()
     for i, m in enumerate(measurements):
-        if m.der_id is not None and m.der_id not in known:
-            raise RecordNotFoundError("DER", m.der_id)
-        if (m.measured_at - now).total_seconds() > MAX_CLOCK_SKEW_S:
+        der_id, measured_at = m["der_id"], m["measured_at"]
+        if der_id is not None and der_id not in known:
+            raise RecordNotFoundError("DER", der_id)
+        if (measured_at - now).total_seconds() > MAX_CLOCK_SKEW_S:
             raise InvalidRequestError(
-                f"measurement {i} ({m.der_id or 'feeder head'}) is time stamped "
-                f"{m.measured_at.isoformat()}, in the future of the service clock "
+                f"measurement {i} ({der_id or 'feeder head'}) is time stamped "
+                f"{measured_at.isoformat()}, in the future of the service clock "
                 f"({now.isoformat()}) by more than {MAX_CLOCK_SKEW_S:.0f} s"
             )
     rows = [
         {
             "feeder_id": feeder.id,
-            "der_id": m.der_id,
-            "measured_at": m.measured_at,
-            "p_mw": m.p_mw,
-            "q_mvar": m.q_mvar,
-            "vm_pu": m.vm_pu,
-            "soc_percent": m.soc_percent,
-            "quality": m.quality,
-            "client_id": m.client_id or "",
+            **{column: m.get(column) for column in COLUMNS},
+            "client_id": m.get("client_id") or "",
             "received_at": now,
         }
         for m in measurements
@@ -112,14 +89,12 @@ def ingest(
     stored, duplicates = insert_measurements(session, feeder.id, rows)
     if vm_band_pu is not None:
         _sync_voltage_alarms(session, feeder.id, measurements, vm_band_pu)
-    times = [m.measured_at for m in measurements]
-    add_audit(
+    times = [m["measured_at"] for m in measurements]
+    audit(
         session,
-        actor=actor.name,
-        role=actor.role,
-        action="telemetry.ingest",
-        target_type="feeder",
-        target_id=feeder_name,
+        actor,
+        "telemetry.ingest",
+        ("feeder", feeder_name),
         after={
             "count": stored,
             "duplicates": duplicates,
@@ -139,26 +114,26 @@ def _sync_voltage_alarms(
 ) -> None:
     newest: dict[str | None, Measurement] = {}
     for m in measurements:
-        if m.vm_pu is None or m.quality != "good":
+        if m.get("vm_pu") is None or m["quality"] != "good":
             continue
-        seen = newest.get(m.der_id)
-        if seen is None or m.measured_at >= seen.measured_at:
-            newest[m.der_id] = m
+        seen = newest.get(m["der_id"])
+        if seen is None or m["measured_at"] >= seen["measured_at"]:
+            newest[m["der_id"]] = m
     if not newest:
         return  # no good voltage in the batch: nothing raises or clears
     low, high = band_pu
     present: dict[str | None, Condition] = {}
     for der_id, m in newest.items():
-        assert m.vm_pu is not None
-        if low <= m.vm_pu <= high:
+        vm_pu, measured_at = float(m["vm_pu"]), m["measured_at"]
+        if low <= vm_pu <= high:
             continue
         where = f"DER '{der_id}'" if der_id else "feeder head"
-        side, by = ("above", m.vm_pu - high) if m.vm_pu > high else ("below", low - m.vm_pu)
+        side, by = ("above", vm_pu - high) if vm_pu > high else ("below", low - vm_pu)
         present[der_id] = Condition(
             "major",
-            f"{where}: measured {m.vm_pu:.4f} pu at {m.measured_at.isoformat()}, {by:.4f} pu "
+            f"{where}: measured {vm_pu:.4f} pu at {measured_at.isoformat()}, {by:.4f} pu "
             f"{side} the band [{low:g}, {high:g}] pu",
-            {"vm_pu": m.vm_pu, "measured_at": m.measured_at.isoformat()},
+            {"vm_pu": m["vm_pu"], "measured_at": measured_at.isoformat()},
         )
     sync_conditions(session, feeder_id, "voltage_out_of_band", present, scope=newest.keys())
 
@@ -168,8 +143,4 @@ def latest(
 ) -> list[TelemetryRow]:
     """The newest ``limit`` measurements of a feeder (of one DER when ``der_id`` is given)."""
     feeder = feeder_by_name(session, feeder_name)
-    query = select(TelemetryRow).where(TelemetryRow.feeder_id == feeder.id)
-    if der_id is not None:
-        query = query.where(TelemetryRow.der_id == der_id)
-    query = query.order_by(TelemetryRow.measured_at.desc(), TelemetryRow.id.desc()).limit(limit)
-    return list(session.scalars(query))
+    return latest_measurements(session, feeder.id, der_id, limit)

@@ -2,7 +2,7 @@
 
 :class:`ComponentState` holds one component at one operating point: the solved base voltages,
 the limits (relaxed where the operating point already violates them, see
-:mod:`solvers.hosting_capacity.limits`) and a Newton-Raphson (lightsim2grid, KLU, called
+:mod:`solvers.hosting_capacity.relaxation`) and a Newton-Raphson (lightsim2grid, KLU, called
 directly) that adds ``p_mw`` at one bus and returns the worst limit margin.
 
 The margin is one number in *percentage points*: loading above the limit [%] for branches and
@@ -22,16 +22,14 @@ from scipy import sparse
 
 from solvers.acmodel import SQRT3, AcModel, injection_delta
 from solvers.hosting_capacity.components import ComponentModel
-from solvers.hosting_capacity.limits import (
+from solvers.hosting_capacity.operating_point import Mode, OperatingPoint
+from solvers.hosting_capacity.relaxation import (
     RELAX_MARGIN_PERCENT,
     RELAX_MARGIN_PU,
-    StudyLimits,
-    branch_loading_limits,
-    bus_voltage_limits,
     relax_lower,
     relax_upper,
 )
-from solvers.hosting_capacity.operating_point import Mode, OperatingPoint
+from solvers.limits import LimitBreach, StudyLimits, branch_loading_limits, bus_voltage_limits
 from solvers.powerflow import PowerFlowError
 
 #: Newton-Raphson settings (pandapower's defaults)
@@ -57,48 +55,8 @@ def injection_per_mw(mode: Mode, pf: float) -> complex:
     return complex(1.0 if mode == "gen" else -1.0, q)
 
 
-@dataclass(frozen=True)
-class Binding:
-    """The limit that stops more hosting at a bus (seen just above the capacity).
-
-    ``kind`` is ``overvoltage``, ``undervoltage``, ``thermal``, ``no AC solution`` or ``none``
-    (nothing binds below the study's cap); ``value`` and ``limit`` are in ``unit``.
-    """
-
-    kind: str
-    element: str
-    element_id: int
-    value: float
-    limit: float
-    unit: str
-
-    def __str__(self) -> str:
-        if self.kind in ("none", "no AC solution"):
-            return self.kind
-        where = "at" if self.element == "bus" else "on"
-        return f"{self.kind} {where} {self.element} {self.element_id}"
-
-    def detail(self) -> str:
-        """``"overvoltage at bus 17 (1.1004 > 1.1000 pu)"``."""
-        if self.kind in ("none", "no AC solution"):
-            return str(self)
-        sign = "<" if self.kind == "undervoltage" else ">"
-        return f"{self} ({self.value:.4f} {sign} {self.limit:.4f} {self.unit})"
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready fields."""
-        return {
-            "kind": self.kind,
-            "element": self.element,
-            "element_id": self.element_id,
-            "value": self.value,
-            "limit": self.limit,
-            "unit": self.unit,
-            "text": str(self),
-        }
-
-
-NO_SOLUTION = Binding("no AC solution", "", -1, math.nan, math.nan, "")
+#: the outcome of a check whose power flow has no solution
+NO_SOLUTION = LimitBreach("no AC solution", "", -1, "", source="hosting_capacity")
 
 
 @dataclass(frozen=True)
@@ -108,7 +66,7 @@ class Check:
     power flow has no solution)."""
 
     margin: float
-    binding: Binding
+    binding: LimitBreach
     voltages: np.ndarray | None
     margins: np.ndarray | None = None
 
@@ -342,7 +300,7 @@ class ComponentState:
         i_over, i_under = int(np.argmax(over)), int(np.argmax(under))
         best = (
             over[i_over],
-            "overvoltage",
+            "voltage_max",
             "bus",
             int(self.row_bus[i_over]),
             vm[i_over],
@@ -352,7 +310,7 @@ class ComponentState:
         if under[i_under] > best[0]:
             best = (
                 under[i_under],
-                "undervoltage",
+                "voltage_min",
                 "bus",
                 int(self.row_bus[i_under]),
                 vm[i_under],
@@ -375,10 +333,18 @@ class ComponentState:
                     table.limit_percent[position],
                     "%",
                 )
-        margin, kind, element, element_id, value, limit, unit = best
+        margin, limit, element, element_id, value, bound, unit = best
         return Check(
             float(margin),
-            Binding(kind, element, element_id, float(value), float(limit), unit),
+            LimitBreach(
+                limit,
+                element,
+                element_id,
+                unit,
+                float(value),
+                float(bound),
+                source="hosting_capacity",
+            ),
             voltages,
             # limits a row does not have (inf) count as far away, so secants stay finite
             np.nan_to_num(np.concatenate([over, under, excess]), nan=-1e6, neginf=-1e6),

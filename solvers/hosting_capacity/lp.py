@@ -11,8 +11,8 @@ The power-flow equations are linearised at the operating point (the Jacobian ``d
                                                                     its more loaded end)
               0 <= p_j <= 0 for every candidate j != k
 
-The model is built once per component and operating point (:class:`~solvers.opf.lp.
-LinearProgram`, solved by HiGHS through :class:`~solvers.opf.lp.HighsModel`); moving to the
+The model is built once per component and operating point (:class:`~solvers.lp.program.
+LinearProgram`, solved by HiGHS through :class:`~solvers.lp.highs.HighsModel`); moving to the
 next bus changes only two column bounds and two costs, and HiGHS re-solves from the previous
 basis. ``u`` is the direction of the branch flow at the operating point: the thermal rows are
 the square around the circle ``|S| <= I_max |V|`` aligned with the flow, exact along it and
@@ -30,7 +30,8 @@ from pandapower.pypower.idx_brch import F_BUS, T_BUS
 from scipy import sparse
 
 from solvers.hosting_capacity.ac_check import ComponentState
-from solvers.opf.lp import INF, HighsModel, InfeasibleError, LinearProgram
+from solvers.lp.highs import HighsModel
+from solvers.lp.program import INF, InfeasibleError, LinearProgram
 
 
 class LinearHostingModel:

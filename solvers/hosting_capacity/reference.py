@@ -17,18 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandapower as pp
 
+from solvers.hosting_capacity import relaxation
 from solvers.hosting_capacity.ac_check import VOLTAGE_WEIGHT, injection_per_mw
-from solvers.hosting_capacity.limits import (
-    RELAX_MARGIN_PERCENT,
-    RELAX_MARGIN_PU,
-    StudyLimits,
-    branch_loading_limits,
-    bus_voltage_limits,
-    relax_lower,
-    relax_upper,
-)
 from solvers.hosting_capacity.operating_point import Mode, OperatingPoint
 from solvers.hosting_capacity.refine import Tolerance
+from solvers.limits import StudyLimits, branch_loading_limits, bus_voltage_limits
 from solvers.powerflow import Backend, PowerFlowError, solve_ac
 
 #: first size tried by the brute-force search [MW]
@@ -100,8 +93,8 @@ class BruteForce:
         self.bus_ids = energized[~energized.isin(sources)].to_numpy()
         low, high = bus_voltage_limits(self.net, self.bus_ids, limits)
         vm0 = vm.loc[self.bus_ids].to_numpy()
-        self.vm_min = relax_lower(low, vm0, RELAX_MARGIN_PU)
-        self.vm_max = relax_upper(high, vm0, RELAX_MARGIN_PU)
+        self.vm_min = relaxation.relax_lower(low, vm0, relaxation.RELAX_MARGIN_PU)
+        self.vm_max = relaxation.relax_upper(high, vm0, relaxation.RELAX_MARGIN_PU)
         self.branch_limits = {}
         for kind in ("line", "trafo"):
             active = self.net[kind].index[self.net[kind].in_service.astype(bool)].to_numpy()
@@ -110,7 +103,7 @@ class BruteForce:
             ok = np.isfinite(loading0)
             self.branch_limits[kind] = (
                 active[ok],
-                relax_upper(limit[ok], loading0[ok], RELAX_MARGIN_PERCENT),
+                relaxation.relax_upper(limit[ok], loading0[ok], relaxation.RELAX_MARGIN_PERCENT),
             )
 
     def evaluate(self, bus: int, p_mw: float) -> Violated:

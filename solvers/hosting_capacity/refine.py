@@ -15,8 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solvers.hosting_capacity.ac_check import Binding, Check
+from solvers.hosting_capacity.ac_check import Check
+from solvers.limits import LimitBreach
 
+#: the outcome of a search that reaches the study's cap
+NOTHING_BINDS = LimitBreach("none", "", -1, "", 0.0, 0.0, source="hosting_capacity")
 #: power flows at most per bus before the search gives up (then it raises)
 MAX_CHECKS = 60
 
@@ -57,7 +60,7 @@ class Refined:
 
     p_mw: float
     p_above_mw: float
-    binding: Binding
+    binding: LimitBreach
     checks: int
 
 
@@ -101,7 +104,7 @@ def refine(
             lo_x, lo = x, result
             feasible_points.append((x, result))
             if x >= cap_mw:
-                return Refined(cap_mw, math.inf, Binding("none", "", -1, 0.0, 0.0, ""), checks)
+                return Refined(cap_mw, math.inf, NOTHING_BINDS, checks)
         else:
             hi_x, hi = x, result
         if hi is not None and hi_x - lo_x <= tolerance.width_mw(lo_x):

@@ -34,7 +34,6 @@ from solvers.hosting_capacity.components import (
     compile_component,
     split_at_sources,
 )
-from solvers.hosting_capacity.limits import StudyLimits
 from solvers.hosting_capacity.lp import LinearHostingModel
 from solvers.hosting_capacity.operating_point import (
     MIN_LOAD_SHARE,
@@ -46,6 +45,7 @@ from solvers.hosting_capacity.operating_point import (
     worst_case,
 )
 from solvers.hosting_capacity.refine import Tolerance, refine
+from solvers.limits import StudyLimits
 
 #: largest size searched at a bus [MW]; a bus that takes it (none does on a real feeder) is
 #: reported at the cap with binding "none"
@@ -401,13 +401,17 @@ class _Study:
         return _Outcome(cells, times, counts, relaxed, done)
 
 
-#: the study a forked worker process runs (set in the parent just before forking)
-_WORKER_STUDY: _Study | None = None
+#: this worker's study, set by the pool's initializer in the worker (never in the parent)
+_worker_study: list[_Study] = []
+
+
+def _start_worker(study: _Study) -> None:
+    """Pool initializer: keep the study this worker runs (inherited by fork, not pickled)."""
+    _worker_study[:] = [study]
 
 
 def _run_in_worker(split: ComponentSplit) -> _Outcome:
-    assert _WORKER_STUDY is not None
-    return _WORKER_STUDY.run(split)
+    return _worker_study[0].run(split)
 
 
 def default_jobs() -> int:
@@ -419,16 +423,13 @@ def default_jobs() -> int:
 
 def _in_parallel(study: _Study, splits: list[ComponentSplit], jobs: int) -> Iterable[_Outcome]:
     """Components in ``jobs`` forked processes, results as they finish (largest first)."""
-    global _WORKER_STUDY
-    _WORKER_STUDY = study
     context = multiprocessing.get_context("fork")
-    try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [pool.submit(_run_in_worker, split) for split in splits]
-            for future in as_completed(futures):
-                yield future.result()
-    finally:
-        _WORKER_STUDY = None
+    with ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context, initializer=_start_worker, initargs=(study,)
+    ) as pool:
+        futures = [pool.submit(_run_in_worker, split) for split in splits]
+        for future in as_completed(futures):
+            yield future.result()
 
 
 def _evaluator(state: ComponentState, row: int) -> Callable[[float], Check]:

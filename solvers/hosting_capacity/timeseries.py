@@ -35,10 +35,11 @@ from solvers.acmodel import injection_delta
 from solvers.cancel import each
 from solvers.hosting_capacity.ac_check import Check, ComponentState
 from solvers.hosting_capacity.components import ComponentModel, compile_component, split_at_sources
-from solvers.hosting_capacity.limits import RELAX_MARGIN_PERCENT, RELAX_MARGIN_PU, StudyLimits
 from solvers.hosting_capacity.operating_point import Mode, OperatingPoint, worst_case
 from solvers.hosting_capacity.refine import Tolerance, refine
+from solvers.hosting_capacity.relaxation import RELAX_MARGIN_PERCENT, RELAX_MARGIN_PU
 from solvers.hosting_capacity.static import CAP_MW, check_buses
+from solvers.limits import StudyLimits
 from solvers.powerflow import PowerFlowError
 
 #: steps per bus refined by AC power flow (the lowest linear capacities)

@@ -21,14 +21,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from solvers.acmodel import AcModel
-from solvers.opf.lp import INF, LinearProgram, LpSolution, LpSolver
+from solvers.limits import DispatchLimits
+from solvers.lp.program import INF, LinearProgram, LpSolver
 from solvers.opf.network import RadialNetwork
-from solvers.opf.problem import BRANCH_CIRCLE_FACETS, DispatchLimits, ProblemIndex
+from solvers.opf.problem import BRANCH_CIRCLE_FACETS, AcPoint, ProblemIndex
 
 
 @dataclass
 class LinDistFlow:
-    """LinDistFlow on a :class:`RadialNetwork` for ``n_periods`` periods."""
+    """LinDistFlow on a :class:`RadialNetwork` for ``n_periods`` periods (a
+    :class:`~solvers.opf.formulation.Formulation`, corrected in place by its offsets)."""
 
     network: RadialNetwork
     model: AcModel
@@ -38,6 +40,8 @@ class LinDistFlow:
 
     name = "lindistflow"
     voltage_slack_squared = True
+    relinearizes = False
+    models_losses = False
 
     def __post_init__(self) -> None:
         n_bus = self.network.n_bus
@@ -51,6 +55,14 @@ class LinDistFlow:
         self.branch_into = into
         self.is_root = np.zeros(n_bus, dtype=bool)
         self.is_root[self.network.roots] = True
+        self.slack_at: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # every slack is shaped
+
+    def describe(self) -> str:
+        """One line for reports."""
+        return (
+            "LinDistFlow: linearised branch flow on a radial feeder (no losses), corrected in "
+            "place by AC - linear offsets at each AC point"
+        )
 
     # -- variables ---------------------------------------------------------------------------
     def variable_network(self, lp: LinearProgram) -> None:
@@ -223,19 +235,14 @@ class LinDistFlow:
         """``(table, id)`` of each branch, for the diagnosis."""
         return self.network.element
 
-    def apply_ac_correction(
-        self,
-        highs: LpSolver,
-        lp: LinearProgram,
-        solution: LpSolution,
-        voltages: np.ndarray,
-        head_ac_mw: np.ndarray,
-    ) -> None:
-        """Offsets := AC - linear at the dispatched point; update the live model's bounds.
+    def linearized_at(self, voltages: np.ndarray, *, keep_watched: bool = True) -> LinDistFlow:
+        """The same model: LinDistFlow is linearised at the flat start and moves its offsets
+        instead (see :meth:`corrected`)."""
+        return self
 
-        ``voltages`` are the AC bus voltages per period in the AC model's rows [pu, complex];
-        ``head_ac_mw`` the AC feeder-head import per period [MW].
-        """
+    def corrected(self, live: LpSolver, point: AcPoint) -> LinDistFlow:
+        """Offsets := AC - linear at the dispatched point; update the live model's bounds."""
+        lp, solution, voltages = point.lp, point.solution, point.voltages
         rows = self.model.bus_rows
         w = solution.values(lp.variables["bus_w_pu2"])
         flow = np.hypot(
@@ -244,14 +251,15 @@ class LinDistFlow:
         )
         self.voltage_offset[rows] = np.abs(voltages[:, rows]).T ** 2 - w[rows]
         self.thermal_offset = branch_current_pu(self.model, self.network.members, voltages) - flow
-        self.head_offset += head_ac_mw - solution.values(lp.variables["feeder_head_mw"])
+        self.head_offset += point.head_ac_mw - solution.values(lp.variables["feeder_head_mw"])
         lower, upper = self._voltage_band_bounds()
-        highs.set_row_bounds(lp.rows["constraint_voltage_band"].index(), lower, upper)
-        highs.set_row_bounds(
+        live.set_row_bounds(lp.rows["constraint_voltage_band"].index(), lower, upper)
+        live.set_row_bounds(
             lp.rows["constraint_branch_thermal_limit"].index(), -INF, self._thermal_upper()
         )
         rhs = self._head_rhs()
-        highs.set_row_bounds(lp.rows["constraint_feeder_head"].index(), rhs, rhs)
+        live.set_row_bounds(lp.rows["constraint_feeder_head"].index(), rhs, rhs)
+        return self
 
 
 def branch_current_pu(

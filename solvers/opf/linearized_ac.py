@@ -35,8 +35,9 @@ from scipy import sparse
 
 from solvers.acmodel import AcModel
 from solvers.cancel import each
-from solvers.opf.lp import INF, LinearProgram
-from solvers.opf.problem import BRANCH_CIRCLE_FACETS, DispatchLimits, ProblemIndex
+from solvers.limits import DispatchLimits
+from solvers.lp.program import INF, LinearProgram, LpSolver
+from solvers.opf.problem import BRANCH_CIRCLE_FACETS, AcPoint, ProblemIndex
 
 Triplets = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -71,8 +72,11 @@ class LinearizedAc:
 
     name = "linearized-ac-full"
     voltage_slack_squared = False
+    relinearizes = True
+    models_losses = True
 
     def __post_init__(self) -> None:
+        self.slack_at: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         model = self.model
         n_t = self.fixed_injection_pu.shape[0]
         self.n_periods = n_t
@@ -97,7 +101,14 @@ class LinearizedAc:
         """Branch rows of the AC model."""
         return int(self.model.yf.shape[0])
 
-    def relinearized(self, voltages: np.ndarray, *, keep_watched: bool = True) -> LinearizedAc:
+    def describe(self) -> str:
+        """One line for reports."""
+        return (
+            "linearised AC (full Jacobian form: every bus state and limit), re-linearised at "
+            "each AC point"
+        )
+
+    def linearized_at(self, voltages: np.ndarray, *, keep_watched: bool = True) -> LinearizedAc:
         """The same model linearised at ``voltages`` (periods x buses, complex) [pu]; the
         branches watched at earlier points stay watched unless ``keep_watched`` is false."""
         history = (*self.history, self.points) if keep_watched else ()
@@ -111,6 +122,10 @@ class LinearizedAc:
             voltages,
             history,
         )
+
+    def corrected(self, live: LpSolver, point: AcPoint) -> LinearizedAc:
+        """The model re-linearised at the AC point (its LP is built anew)."""
+        return self.linearized_at(point.voltages)
 
     # -- variables ---------------------------------------------------------------------------
     def variable_network(self, lp: LinearProgram) -> None:

@@ -1,16 +1,19 @@
-"""The dispatch problem: inputs, DER constraint families and objectives shared by formulations.
+"""The dispatch problem: the index of its variable families and the network-level constraint
+families shared by every formulation (feeder-head exchange, hosting capacity).
 
-A dispatch is a short list of calls (see :func:`build_problem`)::
+A dispatch is a short list of calls (see :func:`solvers.opf.build.build_problem`)::
 
-    variable_der_power; variable_storage; variable_feeder_head; variable_limit_slacks
+    variable_der_power; variable_storage; feeder_head_mw
     formulation.variable_network; formulation.constraint_network (balance, voltage drop,
         voltage band, branch thermal limits, feeder head)
-    constraint_der_power_factor; constraint_der_apparent_power; constraint_storage_energy;
-    constraint_der_ramp; constraint_feeder_head_limits; constraint_shared_curtailment
+    constraint_feeder_head_limits; constraint_der_power_factor; constraint_der_apparent_power;
+    constraint_storage_energy; constraint_der_ramp; constraint_hosting_capacity;
+    constraint_flexible_energy_neutral; constraint_shared_curtailment
     objective_*
 
 Each family is added once over element x period; elements a family does not apply to are
-masked out of its index, never looped over.
+masked out of its index, never looped over. The DER families are in
+:mod:`solvers.opf.der_families`, the objectives in :mod:`solvers.opf.objective`.
 """
 
 from __future__ import annotations
@@ -19,82 +22,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from solvers.limits import DispatchLimits
+from solvers.lp.program import INF, LinearProgram, LpSolution
 from solvers.opf.fleet import DerFleet
-from solvers.opf.lp import INF, LinearProgram
 
 #: cost per unit of limit violation when diagnosing an infeasible request [per pu / MW / MVA]
 SLACK_PENALTY = 1e4
-#: small cost on battery throughput so that storage does not cycle without purpose [per MWh]
-STORAGE_THROUGHPUT_COST = 1e-3
-#: small cost on reactive power used by DERs: Q only where a limit needs it, and a unique
-#: answer where otherwise any Q would do [per MVArh]
-REACTIVE_USAGE_COST = 1e-4
-#: facets of the apparent-power circle polygons (inscribed: never exceeds a rating)
-DER_CIRCLE_FACETS = 16
 #: facets of the branch apparent-power polygons of both formulations (inscribed)
 BRANCH_CIRCLE_FACETS = 16
-OBJECTIVES = ("curtailment", "cost", "track", "peak", "losses")
-
-
-@dataclass(frozen=True)
-class DispatchLimits:
-    """Network limits of one dispatch request.
-
-    Attributes
-    ----------
-    vm_min_pu, vm_max_pu : float
-        Voltage band [pu].
-    max_loading_percent : float
-        Thermal limit of lines and transformers [%].
-    head_import_max_mw, head_export_max_mw : numpy.ndarray
-        Per-period limits on power drawn from / fed back to the upstream grid [MW] (inf: none).
-    hosting_capacity : tuple of HostingCapacityLimit
-        Caps on the total DER export of groups of DERs (a bus, a feeder).
-    """
-
-    vm_min_pu: float
-    vm_max_pu: float
-    max_loading_percent: float
-    head_import_max_mw: np.ndarray
-    head_export_max_mw: np.ndarray
-    hosting_capacity: tuple[HostingCapacityLimit, ...] = ()
-
-
-@dataclass(frozen=True)
-class HostingCapacityLimit:
-    """The DERs ``members`` (fleet positions) may export at most ``p_max_mw`` together [MW].
-
-    ``name`` says where, e.g. ``"bus 17"`` or ``"feeder-1"``.
-    """
-
-    name: str
-    members: np.ndarray
-    p_max_mw: float
-
-
-@dataclass(frozen=True)
-class Objective:
-    """Weights of the combinable objectives.
-
-    ``curtailment`` [per MWh curtailed], ``cost`` [per currency unit of
-    ``price_per_mwh * import``], ``track`` [per MWh off the feeder-head target], ``peak``
-    [per MW of the highest import]. ``share_curtailment`` curtails every curtailable DER by the
-    same fraction of its available power in each period.
-    """
-
-    weights: dict[str, float] = field(default_factory=lambda: {"curtailment": 1.0})
-    price_per_mwh: np.ndarray | None = None
-    head_target_mw: np.ndarray | None = None
-    share_curtailment: bool = False
-
-    def __post_init__(self) -> None:
-        unknown = set(self.weights) - set(OBJECTIVES)
-        if unknown:
-            raise ValueError(f"unknown objective(s) {sorted(unknown)}; choose from {OBJECTIVES}")
-        if self.weights.get("cost") and self.price_per_mwh is None:
-            raise ValueError("objective 'cost' needs a price series (price_per_mwh)")
-        if self.weights.get("track") and self.head_target_mw is None:
-            raise ValueError("objective 'track' needs a feeder-head target (head_target_mw)")
 
 
 @dataclass
@@ -111,296 +46,43 @@ class ProblemIndex:
     slacks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _power_factor_limited(fleet: DerFleet) -> np.ndarray:
-    """DERs under a power-factor limit: those that only generate or only consume, not
-    storage, not fixed, with a finite ``tan_phi_max`` (an infinite one: the DER's Q range is
-    a declared box, see :class:`~solvers.opf.fleet.DerFleet`; see
-    :func:`constraint_der_power_factor`)."""
-    generating = fleet.p_min_mw.min(axis=1) >= 0.0
-    consuming = fleet.p_max_mw.max(axis=1) <= 0.0
-    return (
-        (generating | consuming)
-        & ~fleet.is_storage
-        & ~fleet.fixed
-        & np.isfinite(fleet.tan_phi_max)
-    )
+@dataclass(frozen=True)
+class AcPoint:
+    """An LP solution and the AC power flow of its schedule: where a formulation is corrected.
 
-
-def _p_bounds(fleet: DerFleet) -> tuple[np.ndarray, np.ndarray]:
-    """Bounds of ``p`` per DER and period [MW]; fixed DERs at their set-points."""
-    fixed = fleet.fixed[:, None]
-    return (
-        np.where(fixed, fleet.p_fixed_mw, fleet.p_min_mw),
-        np.where(fixed, fleet.p_fixed_mw, fleet.p_max_mw),
-    )
-
-
-def variable_der_power(
-    lp: LinearProgram, fleet: DerFleet, dt_h: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """``p`` [MW] and ``q`` [MVAr] per DER and period; fixed DERs pinned to their set-points.
-
-    ``q = q_inject - q_absorb`` with both parts >= 0 and a small cost
-    (:data:`REACTIVE_USAGE_COST`): DERs use reactive power only where a limit needs it, and a
-    crash basis starts every DER at ``q = 0`` (on 10,000 DERs, 193 simplex pivots instead of
-    1,521 from a start at a Q bound). Where ``p`` is pinned in a period (a PV system at night),
-    its power-factor limit becomes a bound on ``q``, and a ``q`` pinned that way needs no
-    split: those rows are masked out.
+    Attributes
+    ----------
+    lp : LinearProgram
+    solution : LpSolution
+    voltages : numpy.ndarray
+        AC bus voltages per period in the AC model's rows (periods x buses) [pu, complex].
+    head_ac_mw : numpy.ndarray
+        AC feeder-head import per period [MW].
     """
-    shape = (fleet.n_der, fleet.n_periods)
-    p_lower, p_upper = _p_bounds(fleet)
-    q_lower = np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, fleet.q_min_mvar[:, None])
-    q_upper = np.where(fleet.fixed[:, None], fleet.q_fixed_mvar, fleet.q_max_mvar[:, None])
-    q_lower, q_upper = np.broadcast_to(q_lower, shape), np.broadcast_to(q_upper, shape)
-    pinned = (p_lower == p_upper) & _power_factor_limited(fleet)[:, None]
-    tan = np.where(np.isfinite(fleet.tan_phi_max), fleet.tan_phi_max, 0.0)
-    reach = tan[:, None] * np.abs(p_lower)
-    q_lower = np.where(pinned, np.maximum(q_lower, -reach), q_lower)
-    q_upper = np.where(pinned, np.minimum(q_upper, reach), q_upper)
-    q_pinned = q_lower == q_upper
-    p = lp.add_variables("der_p_mw", shape, p_lower, p_upper)
-    q = lp.add_variables(
-        "der_q_mvar", shape, np.where(q_pinned, q_lower, -INF), np.where(q_pinned, q_upper, INF)
-    )
-    cost = REACTIVE_USAGE_COST * dt_h
-    inject = lp.add_variables(
-        "der_q_inject_mvar",
-        shape,
-        np.where(q_pinned, 0.0, np.maximum(q_lower, 0.0)),
-        np.where(q_pinned, 0.0, np.maximum(q_upper, 0.0)),
-        cost,
-    )
-    absorb = lp.add_variables(
-        "der_q_absorb_mvar",
-        shape,
-        np.where(q_pinned, 0.0, np.maximum(-q_upper, 0.0)),
-        np.where(q_pinned, 0.0, np.maximum(-q_lower, 0.0)),
-        cost,
-    )
-    free = np.flatnonzero(~q_pinned.ravel())
-    rows = np.arange(len(free))
-    lp.add_constraints(
-        "constraint_der_q_split",
-        (len(free),),
-        np.concatenate([rows, rows, rows]),
-        np.concatenate([q.ravel()[free], inject.ravel()[free], absorb.ravel()[free]]),
-        np.concatenate([np.ones(len(free)), -np.ones(len(free)), np.ones(len(free))]),
-        0.0,
-        0.0,
-    )
-    return p, q
+
+    lp: LinearProgram
+    solution: LpSolution
+    voltages: np.ndarray
+    head_ac_mw: np.ndarray
 
 
-def energy_value_per_mwh(objective: Objective) -> float:
-    """What the objective gains per MWh a battery could lose on purpose [per MWh]: the
-    curtailment weight, plus the cost weight times the largest price, plus the tracking weight
-    (the peak weight is per MW of one maximum, not per MWh, and is left out)."""
-    weights = objective.weights
-    value = abs(weights.get("curtailment", 0.0)) + abs(weights.get("track", 0.0))
-    if weights.get("cost") and objective.price_per_mwh is not None:
-        value += abs(weights["cost"]) * float(np.max(np.abs(objective.price_per_mwh)))
-    return value
-
-
-def storage_throughput_cost(
-    fleet: DerFleet, storage: np.ndarray, value_per_mwh: float
-) -> np.ndarray:
-    """Cost per MWh of charge and of discharge of each storage DER [per MWh].
-
-    An LP may charge and discharge a battery in the same period: with losses that burns
-    energy, which pays when the battery is full and energy has a value (curtailment avoided).
-    Cycling ``x`` MW for an hour burns ``x (1/eta_d - eta_c)`` MWh for ``2 x`` MWh of
-    throughput, so a throughput cost above ``value (1/eta_d - eta_c) / 2`` makes it a loss:
-    we charge 0.6 x that (a 20 % margin), at least :data:`STORAGE_THROUGHPUT_COST`. Lossless
-    storage cannot burn energy and keeps the small cost.
-    """
-    eta_c = fleet.charge_efficiency[storage]
-    eta_d = fleet.discharge_efficiency[storage]
-    burn = np.maximum(1.0 / eta_d - eta_c, 0.0)
-    return np.maximum(STORAGE_THROUGHPUT_COST, 0.6 * value_per_mwh * burn)
-
-
-def variable_storage(
-    lp: LinearProgram, fleet: DerFleet, p: np.ndarray, dt_h: float, value_per_mwh: float = 1.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Charge, discharge [MW] and stored energy [MWh] of storage DERs, tied to their ``p``;
-    throughput priced by :func:`storage_throughput_cost` so that no period both charges and
-    discharges."""
-    storage = np.flatnonzero(fleet.is_storage & ~fleet.fixed)
-    shape = (len(storage), fleet.n_periods)
-    throughput = storage_throughput_cost(fleet, storage, value_per_mwh)[:, None] * dt_h
-    charge_max = np.maximum(-fleet.p_min_mw[storage], 0.0)
-    discharge_max = np.maximum(fleet.p_max_mw[storage], 0.0)
-    p_charge = lp.add_variables(
-        "storage_p_charge_mw", shape, 0.0, charge_max, cost=np.broadcast_to(throughput, shape)
-    )
-    p_discharge = lp.add_variables(
-        "storage_p_discharge_mw",
-        shape,
-        0.0,
-        discharge_max,
-        cost=np.broadcast_to(throughput, shape),
-    )
-    e_lower = np.repeat(fleet.e_min_mwh[storage, None], fleet.n_periods, axis=1)
-    e_upper = np.repeat(fleet.e_max_mwh[storage, None], fleet.n_periods, axis=1)
-    if shape[1]:
-        e_lower[:, -1] = np.maximum(e_lower[:, -1], fleet.e_final_min_mwh[storage])
-    energy = lp.add_variables("storage_energy_mwh", shape, e_lower, e_upper)
-    # p = p_discharge - p_charge
-    n = p_charge.size
+def constraint_feeder_head_limits(
+    lp: LinearProgram, index: ProblemIndex, limits: DispatchLimits
+) -> None:
+    """``-export_max <= head <= import_max`` per period (slacks only to diagnose)."""
+    n = len(index.head)
+    over_import = lp.add_variables("slack_head_import_mw", (n,), 0.0, 0.0)
+    over_export = lp.add_variables("slack_head_export_mw", (n,), 0.0, 0.0)
+    index.slacks.update(head_import=over_import, head_export=over_export)
     rows = np.arange(n)
     lp.add_constraints(
-        "constraint_storage_power",
-        shape,
+        "constraint_feeder_head_limits",
+        (n,),
         np.concatenate([rows, rows, rows]),
-        np.concatenate([p[storage].ravel(), p_discharge.ravel(), p_charge.ravel()]),
+        np.concatenate([index.head, over_import, over_export]),
         np.concatenate([np.ones(n), -np.ones(n), np.ones(n)]),
-        0.0,
-        0.0,
-    )
-    return storage, p_charge, p_discharge, energy
-
-
-def constraint_storage_energy(
-    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex, dt_h: float
-) -> None:
-    """``e[t] - e[t-1] - dt (eta_c p_charge - p_discharge / eta_d) = 0``, ``e[-1] = e_initial``."""
-    storage = index.storage
-    shape = index.energy.shape
-    if not index.energy.size:
-        return
-    eta_c = np.repeat(fleet.charge_efficiency[storage, None], shape[1], axis=1)
-    eta_d = np.repeat(fleet.discharge_efficiency[storage, None], shape[1], axis=1)
-    rows = np.arange(index.energy.size).reshape(shape)
-    parts_rows = [rows.ravel(), rows.ravel(), rows.ravel(), rows[:, 1:].ravel()]
-    parts_cols = [
-        index.energy.ravel(),
-        index.p_charge.ravel(),
-        index.p_discharge.ravel(),
-        index.energy[:, :-1].ravel(),
-    ]
-    parts_vals = [
-        np.ones(rows.size),
-        (-dt_h * eta_c).ravel(),
-        (dt_h / eta_d).ravel(),
-        -np.ones(rows[:, 1:].size),
-    ]
-    rhs = np.zeros(shape)
-    rhs[:, 0] = fleet.e_initial_mwh[storage]
-    lp.add_constraints(
-        "constraint_storage_energy",
-        shape,
-        np.concatenate(parts_rows),
-        np.concatenate(parts_cols),
-        np.concatenate(parts_vals),
-        rhs,
-        rhs,
-    )
-
-
-def constraint_der_power_factor(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
-    """``|q| <= tan(acos(pf_min)) * |p|`` for DERs that only generate or only consume.
-
-    DERs whose active power changes sign (batteries, EV chargers, flexible loads that may
-    also feed in) are held by their apparent-power circle only: a power-factor limit through
-    ``p = 0`` would forbid reactive power exactly where it is free. Periods where ``p`` is
-    pinned are masked out: :func:`variable_der_power` bounds ``q`` there.
-    """
-    limited = _power_factor_limited(fleet)
-    p_lower, p_upper = _p_bounds(fleet)
-    der, period = np.nonzero(limited[:, None] & (p_lower != p_upper))
-    n = len(der)
-    if not n:
-        return
-    generating = fleet.p_min_mw.min(axis=1) >= 0.0
-    tan = np.where(generating[der], 1.0, -1.0) * fleet.tan_phi_max[der]  # |p| = sign * p
-    p = index.p[der, period]
-    q = index.q[der, period]
-    upper_rows = np.arange(n) * 2
-    lower_rows = upper_rows + 1
-    lp.add_constraints(
-        "constraint_der_power_factor",
-        (n, 2),
-        np.concatenate([upper_rows, upper_rows, lower_rows, lower_rows]),
-        np.concatenate([q, p, q, p]),
-        np.concatenate([np.ones(n), -tan, -np.ones(n), -tan]),
-        -INF,
-        0.0,
-    )
-
-
-def constraint_der_apparent_power(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
-    """``p cos(a) + q sin(a) <= S cos(pi / A)`` on the facets of the inscribed circle polygon.
-
-    The family runs over (DER, facet, period), masked to the facets that can bind: a facet
-    that every corner of the DER's P/Q box in that period already satisfies is implied by the
-    bounds and left out, so the polygon stays exact with a few rows per DER (none at night for
-    a PV system).
-    """
-    angles = 2 * np.pi * (np.arange(DER_CIRCLE_FACETS) + 0.5) / DER_CIRCLE_FACETS
-    # facet normals half a facet off the axes: vertices at (+-S, 0) and (0, +-S)
-    cos, sin = np.cos(angles), np.sin(angles)
-    p_low, p_high = _p_bounds(fleet)  # DER x period
-    q_low, q_high = fleet.q_min_mvar[:, None, None], fleet.q_max_mvar[:, None, None]
-    # the largest reach of each facet over the box corners: DER x period x facet
-    reach = np.maximum(p_low[..., None] * cos, p_high[..., None] * cos) + np.maximum(
-        q_low * sin, q_high * sin
-    )
-    limit = fleet.s_rated_mva * np.cos(np.pi / DER_CIRCLE_FACETS)
-    binding = (reach > limit[:, None, None] * (1 - 1e-12)) & ~fleet.fixed[:, None, None]
-    der, period, facet = np.nonzero(binding)
-    if not len(der):
-        return
-    rows = np.arange(len(der))
-    lp.add_constraints(
-        "constraint_der_apparent_power",
-        (len(der),),
-        np.concatenate([rows, rows]),
-        np.concatenate([index.p[der, period], index.q[der, period]]),
-        np.concatenate([cos[facet], sin[facet]]),
-        -INF,
-        limit[der],
-    )
-
-
-def constraint_der_ramp(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
-    """``|p[t] - p[t-1]| <= ramp`` for DERs with a ramp limit."""
-    active = np.flatnonzero(np.isfinite(fleet.ramp_mw_per_period) & ~fleet.fixed)
-    if not len(active) or fleet.n_periods < 2:
-        return
-    shape = (len(active), fleet.n_periods - 1)
-    rows = np.arange(int(np.prod(shape)))
-    now = index.p[active][:, 1:].ravel()
-    before = index.p[active][:, :-1].ravel()
-    limit = np.repeat(fleet.ramp_mw_per_period[active], shape[1]).reshape(shape)
-    lp.add_constraints(
-        "constraint_der_ramp",
-        shape,
-        np.concatenate([rows, rows]),
-        np.concatenate([now, before]),
-        np.concatenate([np.ones(len(rows)), -np.ones(len(rows))]),
-        -limit,
-        limit,
-    )
-
-
-def constraint_shared_curtailment(lp: LinearProgram, fleet: DerFleet, index: ProblemIndex) -> None:
-    """Every curtailable DER keeps the same fraction ``1 - c[t]`` of its available power."""
-    active = np.flatnonzero(fleet.curtailable & ~fleet.fixed)
-    if not len(active):
-        return
-    share = lp.add_variables("curtailed_share", (fleet.n_periods,), 0.0, 1.0)
-    shape = (len(active), fleet.n_periods)
-    rows = np.arange(int(np.prod(shape)))
-    available = fleet.p_available_mw[active]
-    lp.add_constraints(
-        "constraint_shared_curtailment",
-        shape,
-        np.concatenate([rows, rows]),
-        np.concatenate([index.p[active].ravel(), np.tile(share, len(active))]),
-        np.concatenate([np.ones(len(rows)), available.ravel()]),
-        available,
-        available,
+        -np.asarray(limits.head_export_max_mw, float),
+        np.asarray(limits.head_import_max_mw, float),
     )
 
 
@@ -431,120 +113,3 @@ def constraint_hosting_capacity(
         -INF,
         upper,
     )
-
-
-def constraint_flexible_energy_neutral(
-    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex
-) -> None:
-    """A flexible load's energy over its window equals its baseline energy."""
-    if fleet.neutral_window is None:
-        return
-    flexible = np.flatnonzero(fleet.neutral_window.any(axis=1) & ~fleet.fixed)
-    if not len(flexible):
-        return
-    window = fleet.neutral_window[flexible]
-    der, period = np.nonzero(window)
-    assert fleet.p_baseline_mw is not None
-    target = -fleet.p_baseline_mw[flexible] * window.sum(axis=1)  # generation sign
-    lp.add_constraints(
-        "constraint_flexible_energy_neutral",
-        (len(flexible),),
-        der,
-        index.p[flexible[der], period],
-        np.ones(len(der)),
-        target,
-        target,
-    )
-
-
-def objective_losses(
-    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex, weight: float, dt_h: float
-) -> None:
-    """Minimise network losses: import + DER output (the load is fixed) [MWh]."""
-    _add_cost(lp, index.head, weight * dt_h)
-    _add_cost(lp, index.p, weight * dt_h)
-
-
-def objective_curtailment(
-    lp: LinearProgram, fleet: DerFleet, index: ProblemIndex, weight: float, dt_h: float
-) -> None:
-    """Minimise curtailed energy ``sum (p_available - p) dt`` [MWh]."""
-    _add_cost(lp, index.p[fleet.curtailable], -weight * dt_h)
-    lp.objective_constant += weight * dt_h * float(fleet.p_available_mw[fleet.curtailable].sum())
-
-
-def objective_cost(
-    lp: LinearProgram, index: ProblemIndex, weight: float, dt_h: float, price_per_mwh: np.ndarray
-) -> None:
-    """Minimise the cost of the energy drawn from the upstream grid at ``price_per_mwh``."""
-    _add_cost(lp, index.head, weight * dt_h * np.asarray(price_per_mwh, float))
-
-
-def objective_track(
-    lp: LinearProgram, index: ProblemIndex, weight: float, dt_h: float, target_mw: np.ndarray
-) -> None:
-    """Minimise ``sum |head - target| dt`` for the ADMS's feeder-head target."""
-    n = len(index.head)
-    above = lp.add_variables("track_above_mw", (n,), 0.0, INF, cost=weight * dt_h)
-    below = lp.add_variables("track_below_mw", (n,), 0.0, INF, cost=weight * dt_h)
-    rows = np.arange(n)
-    target = np.asarray(target_mw, float)
-    lp.add_constraints(
-        "constraint_track_target",
-        (n,),
-        np.concatenate([rows, rows, rows]),
-        np.concatenate([index.head, above, below]),
-        np.concatenate([np.ones(n), -np.ones(n), np.ones(n)]),
-        target,
-        target,
-    )
-
-
-def objective_peak(lp: LinearProgram, index: ProblemIndex, weight: float) -> None:
-    """Minimise the highest feeder-head import over the horizon."""
-    n = len(index.head)
-    peak = lp.add_variables("peak_import_mw", (1,), -INF, INF, cost=weight)
-    rows = np.arange(n)
-    lp.add_constraints(
-        "constraint_peak",
-        (n,),
-        np.concatenate([rows, rows]),
-        np.concatenate([index.head, np.repeat(peak, n)]),
-        np.concatenate([np.ones(n), -np.ones(n)]),
-        -INF,
-        0.0,
-    )
-
-
-def feeder_head_terms(objective: Objective, head_mw: np.ndarray, dt_h: float) -> float:
-    """The part of the objective that depends on the feeder head ``head_mw`` per period [MW].
-
-    The LP sees the head through its linear model; the same terms evaluated on the AC power
-    flow's head give the objective the schedule really achieves (cost, track, peak, losses).
-    """
-    weights = objective.weights
-    head_mw = np.asarray(head_mw, float)
-    value = 0.0
-    if weights.get("cost") and objective.price_per_mwh is not None:
-        value += weights["cost"] * dt_h * float(np.dot(objective.price_per_mwh, head_mw))
-    if weights.get("track") and objective.head_target_mw is not None:
-        off = np.abs(head_mw - np.asarray(objective.head_target_mw, float))
-        value += weights["track"] * dt_h * float(off.sum())
-    if weights.get("peak"):
-        value += weights["peak"] * float(head_mw.max())
-    if weights.get("losses"):
-        value += weights["losses"] * dt_h * float(head_mw.sum())
-    return value
-
-
-def _add_cost(lp: LinearProgram, columns: np.ndarray, cost: float | np.ndarray) -> None:
-    flat = np.asarray(columns, dtype=np.int64).ravel()
-    if not len(flat):
-        return
-    costs = np.concatenate(lp.cost)
-    np.add.at(costs, flat, np.broadcast_to(np.asarray(cost, float), np.shape(columns)).ravel())
-    # rewrite the per-family cost arrays
-    start = 0
-    for position, part in enumerate(lp.cost):
-        lp.cost[position] = costs[start : start + len(part)]
-        start += len(part)

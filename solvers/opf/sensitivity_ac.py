@@ -38,8 +38,8 @@ from scipy import sparse
 from scipy.sparse.linalg import SuperLU, splu
 
 from solvers.cancel import each
+from solvers.lp.program import INF, LinearProgram
 from solvers.opf.linearized_ac import MONITOR_SHARE, LinearizedAc, end_currents
-from solvers.opf.lp import INF, LinearProgram
 from solvers.opf.network import source_zones
 from solvers.opf.problem import BRANCH_CIRCLE_FACETS, ProblemIndex
 
@@ -62,6 +62,13 @@ class SensitivityAc(LinearizedAc):
     """
 
     name = "linearized-ac"
+
+    def describe(self) -> str:
+        """One line for reports."""
+        return (
+            "linearised AC (sensitivity form: states eliminated, only the limits near binding "
+            "written), re-linearised at each AC point"
+        )
 
     # -- helpers -----------------------------------------------------------------------------
     def _states(self) -> tuple[np.ndarray, np.ndarray]:
@@ -158,7 +165,7 @@ class SensitivityAc(LinearizedAc):
     # -- constraints -------------------------------------------------------------------------
     def constraint_network(self, lp: LinearProgram, index: ProblemIndex) -> None:
         """Watched voltage rows, watched thermal polygons and the feeder head."""
-        self.slack_at: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.slack_at = {}
         if not self.eliminated:  # the full form's constraint families, not this class's
             LinearizedAc.constraint_power_balance(self, lp, index, "p")
             LinearizedAc.constraint_power_balance(self, lp, index, "q")

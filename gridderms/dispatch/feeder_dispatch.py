@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -18,9 +18,10 @@ from network_models.feeder import Feeder
 from network_models.location import default_location_note
 from solvers.acmodel import cached_ac_model, compile_ac_model
 from solvers.cancel import StopCheck, checkpoint, stop_when
-from solvers.limits import OperatingLimits
-from solvers.opf.dispatch import DispatchRequest, DispatchResult, run_dispatch
-from solvers.opf.problem import DispatchLimits, HostingCapacityLimit, Objective
+from solvers.limits import DispatchLimits, HeadLimits, HostingCapacityLimit, OperatingLimits
+from solvers.opf.objective import Objective
+from solvers.opf.pipeline import run_dispatch
+from solvers.opf.request import DispatchRequest, DispatchResult
 
 
 def hosting_capacity_limits(
@@ -55,14 +56,6 @@ def hosting_capacity_limits(
     return tuple(caps)
 
 
-@dataclass(frozen=True)
-class HeadLimits:
-    """Feeder-head exchange limits from the ADMS [MW] (None: no limit)."""
-
-    import_max_mw: float | None = None
-    export_max_mw: float | None = None
-
-
 def dispatch_feeder(
     feeder: Feeder,
     ders: Sequence[DerRecord],
@@ -90,7 +83,7 @@ def dispatch_feeder(
     (one row of ``available_mw`` per DER of ``ders``).
 
     ``should_stop`` (cheap, see :mod:`solvers.cancel`) is asked after the forecast and all
-    through :func:`~solvers.opf.dispatch.run_dispatch`; when it answers true the dispatch
+    through :func:`~solvers.opf.pipeline.run_dispatch`; when it answers true the dispatch
     raises :class:`~solvers.cancel.SolveCancelled`.
     """
     limits = limits or OperatingLimits()
@@ -122,22 +115,10 @@ def dispatch_feeder(
             f"dispatch has {len(ders)} DERs and {horizon.n_periods} periods"
         )
     fleet = build_fleet(ders, elements, forecast, horizon, overrides)
-    n_t = horizon.n_periods
     request = DispatchRequest(
         fleet=fleet,
         forecast=forecast.profiles,
-        limits=DispatchLimits(
-            vm_min_pu=limits.vm_min_pu,
-            vm_max_pu=limits.vm_max_pu,
-            max_loading_percent=limits.max_loading_percent,
-            head_import_max_mw=np.full(
-                n_t, np.inf if head.import_max_mw is None else head.import_max_mw
-            ),
-            head_export_max_mw=np.full(
-                n_t, np.inf if head.export_max_mw is None else head.export_max_mw
-            ),
-            hosting_capacity=caps,
-        ),
+        limits=DispatchLimits.of(limits, head, horizon.n_periods, caps),
         objective=objective or Objective(),
         dt_h=horizon.dt_h,
         formulation=formulation,

@@ -1,22 +1,20 @@
-"""Data access shared by the domain services: look-ups that raise on unknown ids, the audit
-trail, API keys and the one-transaction schedule write.
+"""Queries of dispatch runs and their schedules: look-ups that raise on unknown ids, the runs
+of a feeder, the points and envelopes of a schedule, and the one-transaction schedule write and
+activation.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from gridderms.persistence.errors import RecordNotFoundError, one_or_raise
 from gridderms.persistence.models import (
-    ApiKeyRow,
-    AuditRow,
-    DerRow,
     DispatchRunRow,
     EnvelopeRow,
     FeederRow,
@@ -29,57 +27,6 @@ from gridderms.persistence.models import (
 WRITE_BATCH = 500
 
 
-class RecordNotFoundError(LookupError):
-    """A row looked up by its public id does not exist; ``str()`` names kind and id."""
-
-    def __init__(self, kind: str, ident: object) -> None:
-        self.kind = kind
-        self.ident = ident
-        super().__init__(f"{kind} '{ident}' not found")
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-def feeder_by_name(session: Session, name: str, *, for_update: bool = False) -> FeederRow:
-    """The feeder called ``name``; ``for_update`` locks its row (PostgreSQL) for the
-    transaction.
-
-    Raises
-    ------
-    RecordNotFoundError
-    """
-    query: Select[tuple[FeederRow]] = select(FeederRow).where(FeederRow.name == name)
-    if for_update:
-        query = query.with_for_update()
-    row = session.scalars(query).one_or_none()
-    if row is None:
-        raise RecordNotFoundError("feeder", name)
-    return row
-
-
-def der_by_id(session: Session, feeder: FeederRow, der_id: str) -> DerRow:
-    """DER ``der_id`` of ``feeder``.
-
-    Raises
-    ------
-    RecordNotFoundError
-    """
-    row = session.scalars(
-        select(DerRow).where(DerRow.feeder_id == feeder.id, DerRow.der_id == der_id)
-    ).one_or_none()
-    if row is None:
-        raise RecordNotFoundError("DER", der_id)
-    return row
-
-
-def ders_of(session: Session, feeder: FeederRow) -> list[DerRow]:
-    """Every DER of ``feeder`` in registration order."""
-    return list(
-        session.scalars(select(DerRow).where(DerRow.feeder_id == feeder.id).order_by(DerRow.id))
-    )
-
-
 def run_by_id(session: Session, run_id: str) -> DispatchRunRow:
     """Dispatch run ``run_id``.
 
@@ -87,12 +34,8 @@ def run_by_id(session: Session, run_id: str) -> DispatchRunRow:
     ------
     RecordNotFoundError
     """
-    row = session.scalars(
-        select(DispatchRunRow).where(DispatchRunRow.run_id == run_id)
-    ).one_or_none()
-    if row is None:
-        raise RecordNotFoundError("dispatch run", run_id)
-    return row
+    query = select(DispatchRunRow).where(DispatchRunRow.run_id == run_id)
+    return one_or_raise(session, query, "dispatch run", run_id)
 
 
 def active_schedule(session: Session, feeder: FeederRow) -> ScheduleRow | None:
@@ -230,53 +173,45 @@ def activate_schedule(session: Session, schedule: ScheduleRow, decided_by: str) 
     schedule.decided_by = decided_by
 
 
-def add_audit(
-    session: Session,
-    *,
-    actor: str,
-    role: str,
-    action: str,
-    target_type: str,
-    target_id: str,
-    before: Any = None,
-    after: Any = None,
-    outcome: str = "ok",
-) -> AuditRow:
-    """Append an audit row (committed with the caller's transaction)."""
-    row = AuditRow(
-        at=utcnow(),
-        actor=actor,
-        role=role,
-        action=action,
-        target_type=target_type,
-        target_id=target_id,
-        before=before,
-        after=after,
-        outcome=outcome,
-    )
-    session.add(row)
-    return row
+def run_by_pk(session: Session, run_pk: int) -> DispatchRunRow:
+    """Dispatch run of primary key ``run_pk`` (it exists: the caller holds its id)."""
+    return session.get_one(DispatchRunRow, run_pk)
 
 
-def hash_api_key(key: str) -> str:
-    """SHA-256 hex digest of an API key (keys are 256-bit random tokens, so a fast hash is
-    enough: there is nothing to brute-force)."""
-    return hashlib.sha256(key.encode()).hexdigest()
+def run_status_counts(session: Session) -> dict[str, int]:
+    """``status -> number of dispatch runs``."""
+    query = select(DispatchRunRow.status, func.count()).group_by(DispatchRunRow.status)
+    return {status: int(count) for status, count in session.execute(query)}
 
 
-def api_key_by_secret(session: Session, key: str) -> ApiKeyRow | None:
-    """The unrevoked key whose hash matches ``key``."""
-    return session.scalars(
-        select(ApiKeyRow).where(
-            ApiKeyRow.key_hash == hash_api_key(key), ApiKeyRow.revoked_at.is_(None)
-        )
-    ).one_or_none()
+def run_of_schedule(session: Session, schedule: ScheduleRow) -> DispatchRunRow | None:
+    """The run that computed ``schedule`` (``None``: written without a run)."""
+    return session.get(DispatchRunRow, schedule.run_id) if schedule.run_id else None
 
 
-def revoked_api_key_by_secret(session: Session, key: str) -> ApiKeyRow | None:
-    """The revoked key whose hash matches ``key`` (to name it in the audit of a refusal)."""
-    return session.scalars(
-        select(ApiKeyRow).where(
-            ApiKeyRow.key_hash == hash_api_key(key), ApiKeyRow.revoked_at.is_not(None)
-        )
-    ).one_or_none()
+def schedule_of_run(session: Session, run: DispatchRunRow) -> ScheduleRow:
+    """The schedule computed by ``run``.
+
+    Raises
+    ------
+    RecordNotFoundError
+        The run has no schedule (not finished, infeasible or failed).
+    """
+    schedule = session.scalars(select(ScheduleRow).where(ScheduleRow.run_id == run.id)).first()
+    if schedule is None:
+        raise RecordNotFoundError("schedule of dispatch run", run.run_id)
+    return schedule
+
+
+def schedule_by_id(session: Session, feeder: FeederRow, schedule_id: int) -> ScheduleRow:
+    """Schedule ``schedule_id`` of ``feeder``.
+
+    Raises
+    ------
+    RecordNotFoundError
+        No such schedule, or one of another feeder.
+    """
+    schedule = session.get(ScheduleRow, schedule_id)
+    if schedule is None or schedule.feeder_id != feeder.id:
+        raise RecordNotFoundError("schedule", schedule_id)
+    return schedule

@@ -1,6 +1,6 @@
 """The dispatch LP as a Pyomo model, solved through Pyomo's persistent HiGHS interface.
 
-The same :class:`~solvers.opf.lp.LinearProgram` the highspy backend passes to HiGHS in one call
+The same :class:`~solvers.lp.program.LinearProgram` the highspy backend passes to HiGHS in one call
 becomes a Pyomo model here: one variable per column, one constraint per row with its bounds as
 mutable parameters, the costs as mutable parameters. A re-solve after changed bounds or costs
 goes through Pyomo's persistent update (only the changed parameters reach HiGHS). It gives the
@@ -18,13 +18,13 @@ from pyomo.contrib.solver.common.results import TerminationCondition
 from pyomo.contrib.solver.solvers.highs import Highs
 from pyomo.core.expr.numeric_expr import LinearExpression
 
-from solvers.opf.lp import InfeasibleError, LinearProgram, LpSolution, flatten_update
+from solvers.lp.program import InfeasibleError, LinearProgram, LpSolution, flatten_update
 
 
 class PyomoHighsModel:
     """A Pyomo model of a :class:`LinearProgram` with HiGHS behind Pyomo's persistent interface.
 
-    Same methods as :class:`solvers.opf.lp.HighsModel`.
+    Same methods as :class:`solvers.lp.highs.HighsModel`.
     """
 
     def __init__(self, lp: LinearProgram, *, time_limit_s: float = 600.0) -> None:

@@ -1,0 +1,7 @@
+"""``python -m gridderms.cli``: the ``gridderms`` command line."""
+
+import sys
+
+from gridderms.cli import main
+
+sys.exit(main())
