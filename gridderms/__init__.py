@@ -14,7 +14,7 @@ bridge (:mod:`scada_bridge`):
 * :mod:`gridderms.persistence`: the database (models, migrations, repositories);
   :mod:`gridderms.service`: the domain services the API calls;
 * :mod:`gridderms.cli`: the ``gridderms`` command line, with :mod:`gridderms.output` and
-  :mod:`gridderms.tables`; :mod:`gridderms.config`: settings from the environment;
+  :mod:`gridderms.cli.tables`; :mod:`gridderms.config`: settings from the environment;
   :mod:`gridderms.bounds`: the bounds of every input.
 
 Coming: the control loop in ``gridderms/control/``, studies in ``gridderms/studies/``; the

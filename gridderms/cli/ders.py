@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from gridderms.cli.inputs import feeder_from
+from gridderms.cli.tables import format_table
 from gridderms.ders.inventory import (
     create_default_groups,
     feeder_inventory,
@@ -12,7 +13,6 @@ from gridderms.ders.inventory import (
     rated_p_mw,
 )
 from gridderms.output import print_json
-from gridderms.tables import format_table
 
 
 def cmd_ders(args: argparse.Namespace) -> int:

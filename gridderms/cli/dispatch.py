@@ -9,11 +9,11 @@ from collections.abc import Sequence
 import pandas as pd
 
 from gridderms.cli.inputs import feeder_from, operating_limits, out_dir, profile_start
+from gridderms.cli.tables import format_pairs
 from gridderms.ders.inventory import feeder_inventory
 from gridderms.dispatch.feeder_dispatch import dispatch_feeder
 from gridderms.dispatch.horizon import Horizon, parse_start
 from gridderms.output import print_json, write_json
-from gridderms.tables import format_pairs
 from solvers.limits import HeadLimits
 from solvers.opf.objective import Objective
 from solvers.opf.request import DispatchResult

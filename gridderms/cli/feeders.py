@@ -7,9 +7,9 @@ import argparse
 from collections import Counter
 
 from gridderms.cli.inputs import feeder_from
+from gridderms.cli.tables import format_pairs, format_table
 from gridderms.ders import ders_from_net
 from gridderms.output import print_json
-from gridderms.tables import format_pairs, format_table
 from network_models.builtin import BUILTIN_FEEDERS
 from network_models.feeder import Feeder
 from network_models.location import FeederLocation

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gridderms.cli.inputs import feeder_from, operating_limits, out_dir
+from gridderms.cli.tables import format_pairs, format_table
 from gridderms.hosting import HostingStudy
 from gridderms.output import print_json
-from gridderms.tables import format_pairs, format_table
 from solvers.hosting_capacity.operating_point import check_min_load_share
 from solvers.hosting_capacity.refine import Tolerance
 from solvers.limits import StudyLimits

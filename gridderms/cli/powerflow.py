@@ -6,11 +6,11 @@ from __future__ import annotations
 import argparse
 
 from gridderms.cli.inputs import feeder_from, operating_limits
+from gridderms.cli.tables import format_pairs, format_table
 from gridderms.ders import ders_from_net
 from gridderms.dispatch.forecast import forecast_profiles, profile_step
 from gridderms.dispatch.horizon import Horizon, parse_start
 from gridderms.output import print_json
-from gridderms.tables import format_pairs, format_table
 from network_models.feeder import Feeder
 from network_models.profiles import FeederProfiles
 from solvers.acmodel import cached_ac_model

@@ -34,7 +34,7 @@ from solvers.hosting_capacity.components import (
     compile_component,
     split_at_sources,
 )
-from solvers.hosting_capacity.lp import LinearHostingModel
+from solvers.hosting_capacity.linear_estimate import LinearHostingModel
 from solvers.hosting_capacity.operating_point import (
     MIN_LOAD_SHARE,
     MODES,
