@@ -21,8 +21,8 @@ import logging
 import sys
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from alembic.util import CommandError
 from pydantic import ValidationError
 from sqlalchemy import Engine
@@ -41,8 +41,12 @@ from gridderms.persistence.migrate import (
 )
 from gridderms.service.auth import ROLES, SYSTEM, create_key
 from gridderms.service.errors import ConflictError, ServiceError
-from gridderms.service.feeder_models import FeederModels
 from gridderms.service.settings import ServiceSettings
+
+if TYPE_CHECKING:  # the demo's imports (pandapower, pandas) load only for the demo
+    import pandas as pd
+
+    from gridderms.service.feeder_models import FeederModels
 
 DEMO_FEEDER = "cigre-mv-der"
 PROG = "gridderms-service"
@@ -226,7 +230,10 @@ def demo_dispatch(settings: ServiceSettings, models: FeederModels, now: pd.Times
 def demo_setup(settings: ServiceSettings, host: str, port: int) -> FeederModels:
     """Migrate, load the demo feeder with its DERs, dispatch it for now (automatic mode) and
     print the URL and a fresh demo admin key; return the feeder models for the refresher."""
+    import pandas as pd
+
     from gridderms.service.dispatch_runs import set_mode
+    from gridderms.service.feeder_models import FeederModels
     from gridderms.service.feeders import load_builtin
 
     url = settings.database_url
@@ -269,6 +276,8 @@ def start_demo_refresher(
 ) -> threading.Thread:
     """A daemon thread that re-dispatches the demo feeder at every period start, so its
     active schedule always covers the next ``DEMO_HORIZON_H`` hours."""
+
+    import pandas as pd
 
     def refresh() -> None:
         while True:

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from network_models.loaders import default_cache_dir
+from network_models.cache_dir import default_cache_dir
 from solvers.limits import OperatingLimits
 
 

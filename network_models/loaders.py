@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandapower as pp
 import pandas as pd
 
 from network_models.builtin import BUILTIN_FEEDERS, BuildResult, simbench_feeder
+from network_models.cache_dir import default_cache_dir
 from network_models.errors import FeederFileError, FeederNotFoundError
 from network_models.feeder import Feeder
 from network_models.json_values import json_kind
@@ -40,12 +40,6 @@ logger = logging.getLogger(__name__)
 #: bump when a built-in's construction changes, so stale caches are rebuilt
 CACHE_FORMAT = 4
 SIMBENCH_PREFIX = "simbench:"
-
-
-def default_cache_dir() -> Path:
-    """``$GRIDDERMS_CACHE_DIR`` or ``~/.cache/gridderms``."""
-    env = os.environ.get("GRIDDERMS_CACHE_DIR")
-    return Path(env) if env else Path.home() / ".cache" / "gridderms"
 
 
 def load_feeder(

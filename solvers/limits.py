@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandapower as pp
+
+if TYPE_CHECKING:  # annotations only: the settings import this module and load fast
+    import pandapower as pp
 
 #: the AC verification of a dispatch accepts a voltage this far outside the band [pu]
 VM_TOLERANCE_PU = 1e-3
