@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from starlette.types import Scope
 
 from gridderms.persistence.api_keys import hash_api_key
-from gridderms.service.auth import Principal
+from gridderms.service.principals import Principal
 
 #: scope key of what the authentication dependencies learnt about a request
 _SCOPE_KEY = "gridderms.caller"

@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from api.caller import note_principal, note_refusal
 from gridderms.persistence.api_keys import revoked_api_key_by_secret
-from gridderms.service.auth import Principal, Role, authenticate
+from gridderms.service.auth import authenticate
 from gridderms.service.dispatch_runs import DispatchJobs
 from gridderms.service.feeder_models import FeederModels
+from gridderms.service.principals import Principal, Role
 from gridderms.service.settings import ServiceSettings
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="API key")

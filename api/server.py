@@ -39,8 +39,9 @@ from gridderms.persistence.migrate import (
     downgrade,
     migrate_url,
 )
-from gridderms.service.auth import ROLES, SYSTEM, create_key
+from gridderms.service.auth import create_key
 from gridderms.service.errors import ConflictError, ServiceError
+from gridderms.service.principals import ROLES, SYSTEM
 from gridderms.service.settings import ServiceSettings
 
 if TYPE_CHECKING:  # the demo's imports (pandapower, pandas) load only for the demo

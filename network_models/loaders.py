@@ -10,7 +10,10 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import Mapping
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -366,13 +369,31 @@ def _load_builtin(name: str, cache_dir: Path) -> Feeder:
     net, profiles, notes = _build(name)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
-        pp.to_json(net, str(net_path))
+        # each file written beside its place and renamed into it: processes sharing the cache
+        # (service instances, test workers) never read a half-written file; the meta file,
+        # which says the cache is there, comes last
+        with _written(net_path) as partial:
+            pp.to_json(net, str(partial))
         if profiles is not None:
-            profiles.save_npz(profiles_path)
-        meta_path.write_text(json.dumps({"has_profiles": profiles is not None, "notes": notes}))
+            with _written(profiles_path) as partial:
+                profiles.save_npz(partial)
+        with _written(meta_path) as partial:
+            partial.write_text(json.dumps({"has_profiles": profiles is not None, "notes": notes}))
     except OSError as exc:
         logger.warning("could not cache feeder %s in %s: %s", name, cache_dir, exc)
     return Feeder(display, source, net, profiles, notes)
+
+
+@contextmanager
+def _written(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` (same suffix) that replaces ``path`` atomically once the
+    block has written it; removed if the block fails."""
+    partial = path.with_name(f".{path.stem}.{os.getpid()}.{threading.get_ident()}{path.suffix}")
+    try:
+        yield partial
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _build(name: str) -> BuildResult:

@@ -128,7 +128,8 @@ class ApiServer:
 def create_keys(database_url: str) -> dict[str, str]:
     """One API key per role, created directly in the database."""
     from gridderms.persistence.database import make_engine, session_factory
-    from gridderms.service.auth import ROLES, SYSTEM, create_key
+    from gridderms.service.auth import create_key
+    from gridderms.service.principals import ROLES, SYSTEM
 
     engine = make_engine(database_url)
     keys = {}

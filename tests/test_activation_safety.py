@@ -26,9 +26,9 @@ from service_fixtures import ApiServer, commands
 from gridderms.ders import BatteryStorage, EvCharger, FlexibleLoad, PvSystem, ReactiveCapability
 from gridderms.ders.setpoints import SetpointError, check_setpoint, p_range_mw
 from gridderms.persistence.database import make_engine, session_factory
-from gridderms.service.auth import Principal
 from gridderms.service.dispatch_runs import DispatchSpec, execute_run, request_run
 from gridderms.service.feeder_models import FeederModels
+from gridderms.service.principals import Principal
 from solvers.limits import OperatingLimits
 
 REPO = Path(__file__).resolve().parents[1]

@@ -27,9 +27,9 @@ from gridderms.persistence.runs import schedule_envelopes
 from gridderms.service import dispatch_runs as dispatch
 from gridderms.service import feeder_models, feeders
 from gridderms.service.activation import der_versions
-from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.ders import ders_of
 from gridderms.service.errors import ConflictError
+from gridderms.service.principals import SYSTEM, Principal
 
 FEEDER = "act"
 OPERATOR = Principal("op-1", "operator")

@@ -17,9 +17,9 @@ from sqlalchemy import update
 from gridderms.persistence.database import make_engine, session_factory
 from gridderms.persistence.migrate import upgrade
 from gridderms.persistence.models import ApiKeyRow
-from gridderms.service.auth import SYSTEM
 from gridderms.service.feeder_models import FeederModels
 from gridderms.service.feeders import load_builtin, set_location
+from gridderms.service.principals import SYSTEM
 from network_models.loaders import load_feeder
 
 UPLOAD = "/feeders/upload"

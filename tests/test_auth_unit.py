@@ -35,9 +35,6 @@ from gridderms.persistence.errors import RecordNotFoundError
 from gridderms.persistence.models import ApiKeyRow, AuditRow, Base
 from gridderms.service import auth
 from gridderms.service.auth import (
-    ROLES,
-    SYSTEM,
-    Principal,
     PrincipalCache,
     authenticate,
     create_key,
@@ -47,6 +44,7 @@ from gridderms.service.auth import (
     revoke_key,
 )
 from gridderms.service.errors import ConflictError
+from gridderms.service.principals import ROLES, SYSTEM, Principal
 
 ADMIN = Principal("root-admin", "admin")
 

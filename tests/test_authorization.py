@@ -34,7 +34,8 @@ from service_fixtures import BACKENDS, ApiServer, api_server, fresh_database
 
 from gridderms.persistence.database import make_engine, session_factory
 from gridderms.persistence.migrate import upgrade
-from gridderms.service.auth import ROLES, SYSTEM, revoke_key
+from gridderms.service.auth import revoke_key
+from gridderms.service.principals import ROLES, SYSTEM
 
 PREFIX = "/api/v1"
 #: how long [s] the test servers trust a key they have checked (GRIDDERMS_AUTH_CACHE_S)

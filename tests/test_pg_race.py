@@ -337,8 +337,8 @@ def test_a_topology_read_during_a_switch_commit_keeps_the_model_in_step(
     switching transaction commits (injected into ``session.commit``)."""
     from gridderms.service import feeder_topology
     from gridderms.service import feeders as service
-    from gridderms.service.auth import SYSTEM
     from gridderms.service.feeder_models import FeederModels
+    from gridderms.service.principals import SYSTEM
 
     name = "race-inline"
     engine = make_engine(pair.database_url)

@@ -101,7 +101,7 @@ def _along_the_feeder(axes: Axes, result: HostingCapacityResult) -> None:
     axes.grid(True, color="0.9", zorder=0)
     axes.set_axisbelow(True)
     if axes.collections:
-        axes.legend(loc="upper right", title="new")
+        axes.legend(loc="upper right", title="capacity for new")
 
 
 def _on_the_network(figure: Figure, axes: Axes, result: HostingCapacityResult) -> None:

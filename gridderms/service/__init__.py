@@ -11,7 +11,8 @@
   :mod:`.dispatch_alarms`, :mod:`.activation`, :mod:`.commands`, :mod:`.alarms`;
 - hosting capacity: :mod:`.hosting_capacity_spec`, :mod:`.hosting_capacity`;
 - jobs, limits and access: :mod:`.jobs`, :mod:`.budget`, :mod:`.auth`, :mod:`.audit_log`,
-  :mod:`.overview`, :mod:`.settings`, :mod:`.errors`, :mod:`.json_documents`.
+  :mod:`.principals`, :mod:`.overview`, :mod:`.settings`, :mod:`.errors`,
+  :mod:`.json_documents`.
 
 The HTTP layer (:mod:`api`) stays thin: it validates input, checks roles, calls these
 functions (which raise the errors of :mod:`gridderms.service.errors`) and shapes their rows

@@ -39,8 +39,8 @@ from gridderms.persistence import alarms as store
 from gridderms.persistence.feeders import feeder_by_name, feeder_by_pk
 from gridderms.persistence.models import AlarmRow, utcnow
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import Principal
 from gridderms.service.errors import ConflictError
+from gridderms.service.principals import Principal
 
 Severity = Literal["info", "warning", "major", "critical"]
 SEVERITIES: tuple[Severity, ...] = ("info", "warning", "major", "critical")

@@ -13,7 +13,7 @@ from gridderms.persistence.audit import AuditFilter, add_audit, audit_page, iter
 from gridderms.persistence.models import AuditRow
 
 if TYPE_CHECKING:  # the principals audit their own key changes through audit()
-    from gridderms.service.auth import Principal
+    from gridderms.service.principals import Principal
 
 
 def audit(

@@ -1,9 +1,5 @@
-"""API keys and roles.
-
-Roles: ``viewer`` reads; ``operator`` sets overrides and lock-outs, operating modes and
-approves schedules; ``adms`` requests dispatches, switches and pushes telemetry; ``admin`` may
-do everything, and alone manages feeders and keys. Keys are random 256-bit tokens shown once;
-only their SHA-256 hash is stored.
+"""API keys: random 256-bit tokens shown once (only their SHA-256 hash is stored), each with a
+role (:mod:`gridderms.service.principals`); authentication with a short-lived cache of principals.
 """
 
 from __future__ import annotations
@@ -12,8 +8,6 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
 
 from sqlalchemy.orm import Session
 
@@ -27,26 +21,11 @@ from gridderms.persistence.errors import DuplicateRowError, RecordNotFoundError,
 from gridderms.persistence.models import ApiKeyRow, utcnow
 from gridderms.service.audit_log import audit
 from gridderms.service.errors import ConflictError
+from gridderms.service.principals import ROLES, Principal, Role
 
-Role = Literal["viewer", "operator", "adms", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "operator", "adms", "admin")
 KEY_PREFIX = "gdm_"
 
 
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller: key name and role."""
-
-    name: str
-    role: Role
-
-    def may(self, allowed: tuple[Role, ...]) -> bool:
-        """Whether this principal holds one of ``allowed`` (``admin`` holds every role)."""
-        return self.role == "admin" or self.role in allowed
-
-
-SYSTEM = Principal("system", "admin")
-"""Actor of changes the service makes by itself (automatic activation, start-up clean-up)."""
 
 
 def generate_key() -> str:

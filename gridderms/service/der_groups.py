@@ -20,10 +20,10 @@ from gridderms.persistence.errors import DuplicateRowError, add_unique
 from gridderms.persistence.feeders import feeder_by_name
 from gridderms.persistence.models import DerGroupRow, FeederRow
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import Principal
 from gridderms.service.ders import records_of
 from gridderms.service.errors import ConflictError, InvalidRequestError
 from gridderms.service.feeder_models import FeederModels
+from gridderms.service.principals import Principal
 
 
 def _definition(row: DerGroupRow) -> dict[str, Any]:

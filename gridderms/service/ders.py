@@ -23,9 +23,9 @@ from gridderms.persistence.feeders import feeder_by_name
 from gridderms.persistence.models import DerRow, FeederRow
 from gridderms.service import commands
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import Principal
 from gridderms.service.errors import ConflictError, InvalidRequestError, OutsideCapabilityError
 from gridderms.service.feeder_models import FeederModels
+from gridderms.service.principals import Principal
 
 
 def records_of(rows: list[DerRow]) -> list[DerRecord]:

@@ -47,7 +47,6 @@ from gridderms.service.activation import (
     describe,
 )
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.ders import overrides_of, records_of
 from gridderms.service.dispatch_alarms import (
     fail_dispatch,
@@ -60,6 +59,7 @@ from gridderms.service.feeder_models import FeederModels
 from gridderms.service.feeders import feeder_for_request
 from gridderms.service.json_documents import json_safe
 from gridderms.service.measured_state import MeasuredState, apply_measurements, measured_state
+from gridderms.service.principals import SYSTEM, Principal
 from solvers.limits import HeadLimits, OperatingLimits
 from solvers.opf.request import DispatchResult
 

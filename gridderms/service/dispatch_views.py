@@ -22,7 +22,7 @@ from gridderms.persistence.runs import (
     schedule_points,
 )
 from gridderms.service import jobs
-from gridderms.service.auth import Principal
+from gridderms.service.principals import Principal
 
 
 @dataclass(frozen=True)

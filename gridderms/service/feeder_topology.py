@@ -17,9 +17,9 @@ from gridderms.persistence.errors import RecordNotFoundError
 from gridderms.persistence.feeders import add_version, feeder_by_name, versions_of
 from gridderms.persistence.models import FeederRow, FeederVersionRow
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import Principal
 from gridderms.service.errors import ConflictError
 from gridderms.service.feeder_models import FeederModels
+from gridderms.service.principals import Principal
 from network_models.feeder import Feeder
 
 T = TypeVar("T")

@@ -25,7 +25,6 @@ from gridderms.persistence.errors import RecordNotFoundError
 from gridderms.persistence.feeders import add_version, feeder_by_name, feeder_name_taken
 from gridderms.persistence.models import FeederFileRow, FeederRow
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import Principal
 from gridderms.service.ders import new_row
 from gridderms.service.errors import ConflictError
 from gridderms.service.feeder_location import (
@@ -40,6 +39,7 @@ from gridderms.service.feeder_models import (
     FeederModels,
     switch_states,
 )
+from gridderms.service.principals import Principal
 from network_models.builtin import BUILTIN_FEEDERS, BuiltinFeeder
 from network_models.errors import FeederError
 from network_models.feeder import Feeder

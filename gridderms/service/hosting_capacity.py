@@ -25,7 +25,6 @@ from gridderms.persistence.jobs import jobs_of
 from gridderms.persistence.models import HostingCapacityResultRow, HostingCapacityRunRow, utcnow
 from gridderms.persistence.studies import results_of, study_by_id, study_by_pk
 from gridderms.service import jobs
-from gridderms.service.auth import Principal
 from gridderms.service.budget import check_study
 from gridderms.service.errors import InvalidRequestError
 from gridderms.service.feeder_models import FeederModels
@@ -49,6 +48,7 @@ from gridderms.service.jobs import (
     start_run,
 )
 from gridderms.service.json_documents import json_safe
+from gridderms.service.principals import Principal
 from network_models.feeder import Feeder
 from solvers.cancel import stop_when
 from solvers.hosting_capacity.managed import pv_shape

@@ -47,8 +47,8 @@ from gridderms.persistence.models import (
     utcnow,
 )
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import SYSTEM, Principal
 from gridderms.service.errors import ConflictError
+from gridderms.service.principals import SYSTEM, Principal
 from solvers.cancel import SolveCancelled
 
 logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from gridderms.persistence.models import TelemetryRow, utcnow
 from gridderms.persistence.telemetry_store import insert_measurements, latest_measurements
 from gridderms.service.alarms import Condition, sync_conditions
 from gridderms.service.audit_log import audit
-from gridderms.service.auth import Principal
 from gridderms.service.errors import InvalidRequestError
+from gridderms.service.principals import Principal
 
 QUALITIES = ("good", "suspect", "bad")
 #: the columns a measurement gives (``client_id`` apart: ``""`` when not given)
