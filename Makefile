@@ -23,12 +23,15 @@ run: $(STAMP)
 powerflow-demo: $(STAMP)
 	$(GRIDDERMS) powerflow cigre-mv-der
 
-## test: set up, then lint, type-check, check the import layering and run the test suite
+## test: set up, then lint, type-check, check the import layering and run the test suite on
+## TEST_WORKERS processes (pytest-xdist; a test file stays on one worker, so its servers start
+## once; `make test TEST_WORKERS=0` runs it in one process)
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
