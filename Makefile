@@ -25,13 +25,15 @@ powerflow-demo: $(STAMP)
 
 ## test: set up, then lint, type-check, check the import layering and run the test suite on
 ## TEST_WORKERS processes (pytest-xdist; a test file stays on one worker, so its servers start
-## once; `make test TEST_WORKERS=0` runs it in one process)
+## once), then the tests marked `serial` (wall-clock latency bounds) alone;
+## `make test TEST_WORKERS=0` runs everything in one process
 TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not serial"
+	$(PY) -m pytest -m serial
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -385,6 +385,7 @@ def test_hosting_capacity_min_load_share_over_http_equals_the_cli(
         assert api_rows[17]["hc_gen_mw"] > 1.976 + 0.03
 
 
+@pytest.mark.serial
 def test_cancel_hosting_capacity_queued_and_running(server: ApiServer) -> None:
     with server.client("admin") as admin:
         # 2,940 buses: a static study of every bus takes tens of seconds

@@ -481,6 +481,7 @@ def test_denied_changes_are_audited_and_reads_are_not(world: World) -> None:
     assert not [action for action in denied if action.startswith("GET ")]
 
 
+@pytest.mark.serial
 def test_a_revocation_by_another_process_counts_within_the_cache_time(world: World) -> None:
     """Revoked in the database (as another service process does): this process, which has
     just seen the key, accepts it for at most GRIDDERMS_AUTH_CACHE_S more, then refuses it."""

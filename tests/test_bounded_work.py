@@ -175,6 +175,7 @@ def _cancel_latency(adms: httpx.Client, path: str, after_s: float) -> float:
     return latency
 
 
+@pytest.mark.serial
 def test_a_running_dispatch_is_cancelled_within_seconds_in_build_and_solve(
     server: ApiServer,
 ) -> None:

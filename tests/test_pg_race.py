@@ -382,6 +382,7 @@ def _topology(models: Any, row: Any) -> dict[str, Any]:
 
 
 # -- keys -----------------------------------------------------------------------------------------
+@pytest.mark.serial
 def test_a_key_revoked_through_one_process_is_refused_by_the_other_in_time(pair: Pair) -> None:
     with pair.a.client("admin") as admin:
         key = admin.post("/keys", json={"name": "race-ttl", "role": "viewer"}).json()["key"]
