@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from dnp3.core.flags import AnalogQuality, BinaryQuality
 from dnp3.database import Database
-from dnp3.master.handler import DefaultSOEHandler
+from dnp3.master.handler import AnalogValue, BinaryValue, DefaultSOEHandler
 
 from scada_bridge.point_map import UNITS, Point, PointMap
 
@@ -74,7 +74,7 @@ def device_database(points: PointMap, values: Mapping[str, float | bool]) -> Dat
 def readings(points: PointMap, received: DefaultSOEHandler) -> dict[str, Reading]:
     """What a master's handler ``received``, by point name, in gridderms's units; points the
     map does not hold are ignored (a device may serve more than the map uses)."""
-    tables = {
+    tables: dict[str, Mapping[int, AnalogValue | BinaryValue]] = {
         "AI": received.analog_inputs,
         "AO": received.analog_outputs,
         "BI": received.binary_inputs,
