@@ -4,7 +4,7 @@ telemetry measurement, and a power-limit set-point written and confirmed by read
 A poll's readings (:func:`scada_bridge.device_points.readings`) become one measurement in the
 columns of :mod:`gridderms.service.telemetry` (``p_mw`` [MW], ``q_mvar`` [MVAr], ``vm_pu``
 [pu]: the phase-A voltage over the device's reference voltage, ``soc_percent`` [%]) with a
-quality: ``good`` when every point used is flagged ONLINE, ``suspect`` when one is not (a
+quality: ``good`` when P and Q are flagged ONLINE, ``suspect`` when one is not (a
 device restarting or a point it never set), ``bad`` when the device reports a communication
 error. A device that does not answer gives no measurement: the caller marks it comm-lost.
 
@@ -39,8 +39,9 @@ REFUSED = (
     IIN.ALREADY_EXECUTING,
     IIN.LOCAL_CONTROL,
 )
-#: the points a measurement is made of
-MEASURED = ("p_w", "q_var", "v_a_v", "reference_voltage_v", "soc_percent")
+#: the points a measurement needs ONLINE to be ``good`` (voltage and state of charge are
+#: taken when ONLINE and left out otherwise: a PV inverter serves no state of charge)
+MEASURED = ("p_w", "q_var")
 
 
 def measurement(
@@ -57,7 +58,7 @@ def measurement(
     measured_at : datetime
         Timezone-aware time of the poll (or the device's event time stamp).
     """
-    used = [received[name] for name in MEASURED if name in received]
+    used = [received.get(name) for name in MEASURED]
 
     def value(name: str) -> float | None:
         reading = received.get(name)
@@ -68,7 +69,7 @@ def measurement(
     comm_error = received.get("comm_error")
     if comm_error is not None and comm_error.online and comm_error.value:
         quality = "bad"
-    elif used and all(r.online for r in used):
+    elif all(r is not None and r.online for r in used):
         quality = "good"
     else:
         quality = "suspect"

@@ -135,7 +135,11 @@ def test_a_device_reporting_a_comm_error_or_a_restarting_point_is_not_good() -> 
     def reading(name: str, value: float | bool, online: bool = True) -> Reading:
         return Reading(DER.named(name), value, None if isinstance(value, bool) else "MW", online)
 
-    fine = {"p_w": reading("p_w", 0.4), "comm_error": reading("comm_error", False)}
+    fine = {
+        "p_w": reading("p_w", 0.4),
+        "q_var": reading("q_var", 0.01),
+        "comm_error": reading("comm_error", False),
+    }
     assert measurement(fine, "pv1", at)["quality"] == "good"
     restarting = {**fine, "q_var": reading("q_var", 0.0, online=False)}
     got = measurement(restarting, "pv1", at)

@@ -69,3 +69,24 @@ def commands_of(
     if since is not None:
         query = query.where(CommandRow.created_at >= since)
     return list(session.scalars(query.order_by(CommandRow.id.desc()).limit(limit)))
+
+
+def pending_of(session: Session, feeder_id: int, der_ids: Sequence[str]) -> list[CommandRow]:
+    """The pending commands of the DERs ``der_ids`` on a feeder, oldest first."""
+    if not der_ids:
+        return []
+    query = select(CommandRow).where(
+        CommandRow.feeder_id == feeder_id,
+        CommandRow.status == "pending",
+        CommandRow.der_id.in_(list(der_ids)),
+    )
+    return list(session.scalars(query.order_by(CommandRow.id)))
+
+
+def command_by_id(session: Session, feeder_id: int, command_id: int) -> CommandRow | None:
+    """Command ``command_id`` of a feeder, locked for update where the database can."""
+    query = select(CommandRow).where(
+        CommandRow.feeder_id == feeder_id, CommandRow.id == command_id
+    )
+    return session.scalars(query.with_for_update()).first()
+

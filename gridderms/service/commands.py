@@ -12,6 +12,12 @@ back. Commands are queued here, in the same transaction as the decision that cau
 
 DERs fixed in a schedule (overridden, locked out, offline) get no schedule command: their
 override command, or nothing, stands.
+
+The bridge reads a feeder's :func:`deliverable` commands and records what became of each
+(:func:`record_delivery`): ``sent`` (written, not yet confirmed), ``acknowledged`` (the device
+read it back) or ``failed`` (refused or not confirmed after the bridge's retries: an alarm on
+the DER and an audit row, with the device's answer). A command that is no longer ``pending``
+or ``sent`` (superseded or cancelled meanwhile) keeps its status.
 """
 
 from __future__ import annotations
@@ -25,9 +31,16 @@ from sqlalchemy.orm import Session
 from gridderms.persistence import commands as store
 from gridderms.persistence.feeders import feeder_by_name
 from gridderms.persistence.models import CommandRow, ScheduleRow, utcnow
+from gridderms.service.alarms import Condition, sync_conditions
+from gridderms.service.audit_log import audit
+from gridderms.service.principals import Principal
 
 COMMAND_KINDS = ("schedule", "setpoint", "setpoint_release")
 COMMAND_STATUSES = ("pending", "sent", "acknowledged", "failed", "superseded", "cancelled")
+#: what the bridge may record of a command it delivers
+DELIVERY_OUTCOMES = ("sent", "acknowledged", "failed")
+#: alarm kind of a command a DER refused or did not confirm
+COMMAND_FAILED_ALARM = "command_failed"
 
 
 def queue_schedule(
@@ -131,4 +144,84 @@ def list_commands(
     )
 
 
-__all__ = ["list_commands", "queue_schedule", "queue_setpoint"]
+def deliverable(session: Session, feeder_name: str, der_ids: Iterable[str]) -> list[CommandRow]:
+    """The pending commands of the DERs ``der_ids`` of feeder ``feeder_name``, oldest first.
+
+    Raises
+    ------
+    RecordNotFoundError
+        Unknown feeder.
+    """
+    feeder = feeder_by_name(session, feeder_name)
+    return store.pending_of(session, feeder.id, sorted(set(der_ids)))
+
+
+def record_delivery(
+    session: Session,
+    actor: Principal,
+    feeder_name: str,
+    command_id: int,
+    outcome: str,
+    answer: str,
+) -> CommandRow | None:
+    """Record what became of command ``command_id``: ``outcome`` (one of
+    :data:`DELIVERY_OUTCOMES`) with the device's ``answer``; commits.
+
+    A ``failed`` command raises the DER's :data:`COMMAND_FAILED_ALARM` alarm, an
+    ``acknowledged`` one clears it; every outcome but ``sent`` writes an audit row. Returns the
+    command, or None when it is no longer ``pending`` or ``sent`` (superseded or cancelled
+    while it was on its way: its status stands).
+
+    Raises
+    ------
+    ValueError
+        An outcome not in :data:`DELIVERY_OUTCOMES`.
+    RecordNotFoundError
+        Unknown feeder.
+    """
+    if outcome not in DELIVERY_OUTCOMES:
+        raise ValueError(f"delivery outcome {outcome!r} is not one of {DELIVERY_OUTCOMES}")
+    feeder = feeder_by_name(session, feeder_name)
+    row = store.command_by_id(session, feeder.id, command_id)
+    if row is None or row.status not in ("pending", "sent"):
+        session.rollback()
+        return None
+    now = utcnow()
+    before = row.status
+    row.status = outcome
+    if outcome == "sent":
+        row.sent_at = now
+    elif outcome == "acknowledged":
+        row.acknowledged_at = now
+        row.sent_at = row.sent_at or now
+        row.error = None
+    else:
+        row.error = answer
+    if row.der_id is not None and outcome != "sent":
+        present: dict[str | None, Condition] = {}
+        if outcome == "failed":
+            present[row.der_id] = Condition(
+                "major",
+                f"DER '{row.der_id}': {row.kind} command {row.id} failed: {answer}",
+                {"command_id": row.id, "answer": answer},
+            )
+        sync_conditions(session, feeder.id, COMMAND_FAILED_ALARM, present, scope=(row.der_id,))
+        audit(
+            session,
+            actor,
+            f"command.{outcome}",
+            ("command", str(row.id)),
+            before={"status": before},
+            after={"status": outcome, "der_id": row.der_id, "answer": answer},
+        )
+    session.commit()
+    return row
+
+
+__all__ = [
+    "deliverable",
+    "list_commands",
+    "queue_schedule",
+    "queue_setpoint",
+    "record_delivery",
+]
