@@ -42,6 +42,7 @@ from gridderms.service.feeders import get as feeder_row
 from gridderms.service.principals import Principal
 from scada_bridge.der_link import measurement, write_power_limit
 from scada_bridge.device_points import readings
+from scada_bridge.endpoints import Endpoint
 from scada_bridge.point_map import PointMap, shipped_map
 
 logger = logging.getLogger(__name__)
@@ -50,30 +51,6 @@ logger = logging.getLogger(__name__)
 BRIDGE = Principal("scada-bridge", "adms")
 #: alarm kind of a DER whose device stopped answering
 COMM_LOST_ALARM = "der_comm_lost"
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    """Where a DER's device listens and how it speaks.
-
-    Attributes
-    ----------
-    der_id : str
-        The registered DER the device is.
-    host, port : str, int
-        Its TCP address.
-    master_address, outstation_address : int
-        DNP3 link addresses (ours, the device's).
-    point_map : str
-        A shipped point map's name (``der_an2018_001``).
-    """
-
-    der_id: str
-    host: str
-    port: int
-    master_address: int = 1
-    outstation_address: int = 10
-    point_map: str = "der_an2018_001"
 
 
 @dataclass
