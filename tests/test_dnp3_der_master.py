@@ -6,6 +6,8 @@ DER comm-lost and offline until it answers again."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +126,52 @@ def test_polls_commands_and_link_loss(sessions: sessionmaker[Session]) -> None:
                 await server.stop()
 
     asyncio.run(scenario())
+
+
+def _garbage_answers(seed: int) -> list[bytes]:
+    """What a broken device might send back: noise, a frame cut short, a valid-looking
+    start with a wrong CRC, an oversized run of frames."""
+    rng = random.Random(seed)
+    start = b"\x05\x64"
+    return [
+        bytes(rng.randrange(256) for _ in range(rng.randrange(1, 400))),
+        start + bytes([0x0A, 0x44, 0x01, 0x00, 0x0A, 0x00]),  # header without its CRC
+        start + bytes(rng.randrange(256) for _ in range(8)) + b"\xff" * 300,
+        (start + bytes([0xFF, 0x44, 0x01, 0x00, 0x0A, 0x00, 0x00, 0x00])) * 500,
+        b"",  # closes at once
+    ]
+
+
+def test_garbage_from_devices_never_crashes_the_master(sessions: sessionmaker[Session]) -> None:
+    async def scenario() -> dict[str, str]:
+        answers = _garbage_answers(1815)
+
+        async def broken_device(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            index = int(writer.get_extra_info("sockname")[1]) % len(answers)
+            with contextlib.suppress(Exception):
+                await reader.read(292)
+                writer.write(answers[index])
+                await writer.drain()
+                await asyncio.sleep(0.2)
+            writer.close()
+
+        servers = [await asyncio.start_server(broken_device, "127.0.0.1", 0) for _ in answers]
+        endpoints = [
+            Endpoint(f"sgen-{i}", "127.0.0.1", s.sockets[0].getsockname()[1])
+            for i, s in enumerate(servers)
+        ]
+        master = DerMaster(sessions, FEEDER, endpoints, response_timeout_s=0.5)
+        try:
+            first = await master.poll()
+            second = await master.poll()  # reconnects and fails the same way, no crash
+            assert second.comm_lost.keys() == first.comm_lost.keys()
+            return first.comm_lost
+        finally:
+            await master.close()
+            for server in servers:
+                server.close()
+
+    lost = asyncio.run(scenario())
+    assert sorted(lost) == [f"sgen-{i}" for i in range(5)]  # all comm-lost, each with why
+    assert all(why for why in lost.values())
+    assert set(_active(sessions, COMM_LOST_ALARM)) == set(lost)
