@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from importlib.metadata import entry_points
 
 from gridderms.cli.ders import cmd_ders
 from gridderms.cli.dispatch import cmd_dispatch
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gridderms", description="Grid DERMS: feeder models, AC power flow, DER dispatch."
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_plugins(commands)
 
     feeders = commands.add_parser("feeders", help="list the built-in feeders")
     feeders.add_argument("--json", action="store_true", help="print JSON")
@@ -201,6 +203,17 @@ def build_parser() -> argparse.ArgumentParser:
     hosting.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     hosting.set_defaults(handler=cmd_hosting_capacity)
     return parser
+
+
+#: entry-point group of command plug-ins: each names a callable that takes the sub-parsers
+#: and adds its commands (how the layers above, the SCADA bridge's ``simulate-ders`` and
+#: ``bridge`` among them, add commands without this package importing them)
+PLUGIN_GROUP = "gridderms.commands"
+
+
+def _add_plugins(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    for plugin in sorted(entry_points(group=PLUGIN_GROUP), key=lambda e: e.name):
+        plugin.load()(commands)
 
 
 def _feeder_argument(parser: argparse.ArgumentParser) -> None:
