@@ -24,6 +24,7 @@ class PowerLimitDevice(DefaultCommandHandler):
         self.outstation = outstation
         self.refusing = refusing
         self.operated: list[str] = []
+        self.selected: list[str] = []
 
     def _result(self, ok: bool) -> CommandResult:
         if self.refusing:
@@ -31,6 +32,7 @@ class PowerLimitDevice(DefaultCommandHandler):
         return CommandResult.success() if ok else CommandResult.not_supported()
 
     def select_analog_output(self, index: int, value: float) -> CommandResult:
+        self.selected.append(f"AO{index}")
         return self._result(index == LIMIT_AO)
 
     def operate_analog_output(
@@ -49,6 +51,7 @@ class PowerLimitDevice(DefaultCommandHandler):
     def select_binary_output(
         self, index: int, code: ControlCode, count: int, on_time: int, off_time: int
     ) -> CommandResult:
+        self.selected.append(f"BO{index}")
         return self._result(index == ENABLE_BO)
 
     def operate_binary_output(
@@ -74,11 +77,14 @@ class PowerLimitDevice(DefaultCommandHandler):
 
 
 def device_server(
-    values: dict[str, float | bool], refusing: bool = False
+    values: dict[str, float | bool], refusing: bool = False, handling: bool = True
 ) -> tuple[OutstationServer, PowerLimitDevice]:
-    """An (unstarted) server of a device reporting ``values`` (our units, by point name)."""
+    """An (unstarted) server of a device reporting ``values`` (our units, by point name);
+    with ``handling`` False the outstation keeps dnp3py's default handler (every control
+    NOT_SUPPORTED)."""
     config = OutstationConfig(address=10, time_sync_required=False)
     outstation = Outstation(config=config, database=device_database(DER, values))
     device = PowerLimitDevice(outstation, refusing)
-    outstation.handler = device
+    if handling:
+        outstation.handler = device
     return OutstationServer(outstation), device

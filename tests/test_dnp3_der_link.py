@@ -8,18 +8,15 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from dnp3.core.enums import ControlCode
 from dnp3.master.config import MasterConfig
 from dnp3.master.handler import DefaultSOEHandler
 from dnp3.master.master import Master
 from dnp3.master.tcp_runner import MasterTcpRunner
-from dnp3.outstation import Outstation, OutstationConfig
-from dnp3.outstation.handler import CommandResult, DefaultCommandHandler
 
 from scada_bridge.der_link import Confirmation, measurement, write_power_limit
-from scada_bridge.device_points import Reading, device_database, readings
-from scada_bridge.outstation_server import OutstationServer
+from scada_bridge.device_points import Reading, readings
 from scada_bridge.point_map import shipped_map
+from tests.dnp3_devices import device_server
 
 DER = shipped_map("der_an2018_001")
 DEVICE: dict[str, float | bool] = {
@@ -36,60 +33,10 @@ DEVICE: dict[str, float | bool] = {
 VM_RESOLUTION_PU = 1e-4 / 0.24
 
 
-class ObeyingDevice(DefaultCommandHandler):
-    """A device that takes the power-limit commands and reports them on their read-backs."""
-
-    def __init__(self, outstation: Outstation) -> None:
-        self.outstation = outstation
-        self.selected: list[str] = []
-
-    def select_analog_output(self, index: int, value: float) -> CommandResult:
-        self.selected.append(f"AO{index}")
-        return (
-            CommandResult.success() if index == 88 else super().select_analog_output(index, value)
-        )
-
-    def operate_analog_output(
-        self, index: int, value: float, select_sequence: int
-    ) -> CommandResult:
-        if index != 88:
-            return super().operate_analog_output(index, value, select_sequence)
-        self.outstation.database.update_analog_input(
-            DER.named("p_limit_generation_percent").index, value
-        )
-        return CommandResult.success()
-
-    def select_binary_output(
-        self, index: int, code: ControlCode, count: int, on_time: int, off_time: int
-    ) -> CommandResult:
-        self.selected.append(f"BO{index}")
-        return CommandResult.success() if index == 17 else CommandResult.not_supported()
-
-    def operate_binary_output(
-        self,
-        index: int,
-        code: ControlCode,
-        count: int,
-        on_time: int,
-        off_time: int,
-        select_sequence: int,
-    ) -> CommandResult:
-        if index != 17:
-            return CommandResult.not_supported()
-        on = code.op_type == ControlCode.LATCH_ON.op_type
-        self.outstation.database.update_binary_input(DER.named("p_limit_enabled").index, on)
-        return CommandResult.success()
-
-
 async def _with_device(
     obeying: bool, limit_percent: float
 ) -> tuple[dict[str, object], Confirmation, list[str]]:
-    config = OutstationConfig(address=10, time_sync_required=False)
-    outstation = Outstation(config=config, database=device_database(DER, DEVICE))
-    device = ObeyingDevice(outstation)
-    if obeying:
-        outstation.handler = device
-    server = OutstationServer(outstation)
+    server, device = device_server(DEVICE, handling=obeying)
     await server.start()
     try:
         handler = DefaultSOEHandler()

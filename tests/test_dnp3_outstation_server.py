@@ -54,15 +54,21 @@ def _p_mw(handler: DefaultSOEHandler) -> float:
     return float(readings(DER, handler)["p_w"].value)
 
 
+async def _poll(port: int) -> float | None:
+    """P [MW] an integrity poll reads at ``port``; None when the poll fails."""
+    received = DefaultSOEHandler()
+    try:
+        async with MasterTcpRunner(master=_master(received), host="127.0.0.1", port=port) as r:
+            await asyncio.wait_for(r.integrity_poll(), 2.0)
+    except Exception:
+        return None
+    return _p_mw(received) if received.analog_inputs else None
+
+
 def test_an_integrity_poll_through_our_server_reads_the_device() -> None:
-    async def scenario() -> float:
+    async def scenario() -> float | None:
         async with _serving() as server:
-            received = DefaultSOEHandler()
-            async with MasterTcpRunner(
-                master=_master(received), host="127.0.0.1", port=server.port
-            ) as polling:
-                await polling.integrity_poll()
-            return _p_mw(received)
+            return await _poll(server.port)
 
     assert asyncio.run(scenario()) == pytest.approx(0.4321, abs=P_RESOLUTION_MW)
 
@@ -92,24 +98,13 @@ def test_a_changed_value_arrives_unsolicited_once_the_master_enables_it() -> Non
 
 
 def test_a_dropped_link_refuses_the_master_and_a_restored_one_serves_it() -> None:
-    async def poll(port: int) -> float | None:
-        received = DefaultSOEHandler()
-        try:
-            async with MasterTcpRunner(
-                master=_master(received), host="127.0.0.1", port=port
-            ) as polling:
-                await asyncio.wait_for(polling.integrity_poll(), 2.0)
-        except Exception:
-            return None
-        return _p_mw(received) if received.analog_inputs else None
-
     async def scenario() -> tuple[float | None, float | None, float | None]:
         async with _serving() as server:
-            before = await poll(server.port)
+            before = await _poll(server.port)
             await server.drop_link()
-            during = await poll(server.port)
+            during = await _poll(server.port)
             server.restore_link()
-            after = await poll(server.port)
+            after = await _poll(server.port)
             return before, during, after
 
     before, during, after = asyncio.run(scenario())
@@ -130,7 +125,7 @@ def _garbage() -> list[bytes]:
 
 
 def test_garbage_on_the_wire_never_stops_the_server() -> None:
-    async def scenario() -> float:
+    async def scenario() -> float | None:
         async with _serving() as server:
             for chunk in _garbage():
                 _, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -139,12 +134,7 @@ def test_garbage_on_the_wire_never_stops_the_server() -> None:
                 await asyncio.sleep(0.05)
                 writer.close()
                 await writer.wait_closed()
-            received = DefaultSOEHandler()
-            async with MasterTcpRunner(
-                master=_master(received), host="127.0.0.1", port=server.port
-            ) as polling:
-                await polling.integrity_poll()
-            return _p_mw(received)
+            return await _poll(server.port)
 
     assert asyncio.run(scenario()) == pytest.approx(0.4321, abs=P_RESOLUTION_MW)
 
