@@ -53,6 +53,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/dispatch.py
 	$(PY) benchmarks/hosting_capacity.py
 	$(PY) benchmarks/api_load.py
+	$(PY) benchmarks/dnp3_poll.py
 
 ## mutate: mutation testing (mutmut, minutes; not part of `make test`) of the API keys and roles
 ## (gridderms/service/auth.py, api/deps.py), the schedule activation (store_result, decide) and
