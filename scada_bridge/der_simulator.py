@@ -69,41 +69,25 @@ class _Commands(DefaultCommandHandler):
         value = raw * factor
         device = sim.device
         if name == "p_limit_generation_setpoint_percent":
-            return lambda: device.set_power_limit(value, sim.limit_enabled)
+            return lambda: device.set_power_limit(value, device.power_limit_enabled)
         if name == "pf_generation_setpoint":
-            return lambda: device.set_power_factor(value, sim.pf_enabled, sim.absorbing)
+            return lambda: device.set_power_factor(value, device.pf_enabled, device.pf_absorbing)
         if name == "q_target_setpoint_percent":
             q_mvar = value / 100.0 * device.rating.q_max_mvar
-            return lambda: device.set_var(q_mvar, sim.var_enabled)
+            return lambda: device.set_var(q_mvar, device.var_enabled)
         return None
 
     def _binary(self, index: int, on: bool) -> Callable[[], None] | None:
-        sim = self.sim
         name, _ = self._point(f"BO{index}")
-        device = sim.device
-        m = device.measurements()
-
-        def limit() -> None:
-            device.set_power_limit(float(m["power_limit_percent"]), on)  # type: ignore[arg-type]
-            sim.limit_enabled = on
-
-        def pf() -> None:
-            device.set_power_factor(float(m["pf"]), on, sim.absorbing)  # type: ignore[arg-type]
-            sim.pf_enabled = on
-
-        def excitation() -> None:
-            device.set_power_factor(float(m["pf"]), sim.pf_enabled, on)  # type: ignore[arg-type]
-            sim.absorbing = on
-
-        def var() -> None:
-            device.set_var(float(m["var_mvar"]), on)  # type: ignore[arg-type]
-            sim.var_enabled = on
-
-        actions = {
-            "p_limit_enable": limit,
-            "pf_enable": pf,
-            "pf_excitation_command": excitation,
-            "q_target_enable": var,
+        device = self.sim.device
+        # the settings the device holds now (not its reports, which a frozen device holds)
+        actions: dict[str, Callable[[], None]] = {
+            "p_limit_enable": lambda: device.set_power_limit(device.power_limit_percent, on),
+            "pf_enable": lambda: device.set_power_factor(device.pf, on, device.pf_absorbing),
+            "pf_excitation_command": lambda: device.set_power_factor(
+                device.pf, device.pf_enabled, on
+            ),
+            "q_target_enable": lambda: device.set_var(device.var_mvar, on),
         }
         return actions.get(name)
 
@@ -164,7 +148,6 @@ class SimulatedDer:
         self.der_id = der_id
         self.device = device
         self.points: PointMap = shipped_map(POINT_MAP)
-        self.limit_enabled = self.pf_enabled = self.var_enabled = self.absorbing = False
         config = OutstationConfig(address=DEVICE_ADDRESS, time_sync_required=False)
         database = device_database(self.points, self._values())
         self.outstation = Outstation(config=config, database=database)
